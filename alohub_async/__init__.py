@@ -1,0 +1,69 @@
+"""Asyncio client for the Alohub Call Logs (CDR) API.
+
+>>> from alohub_async import AlohubSession  # doctest: +SKIP
+>>> async with AlohubSession(api_key="...", access_token="...") as alohub:  # doctest: +SKIP
+...     async for call in alohub.iter_calls("2026-01-01", "2026-01-31"):
+...         print(call.call_id, call.started_at, call.direction)
+"""
+
+from __future__ import annotations
+
+from ._pagination import WalkIterator
+from ._session import AlohubSession
+from .errors import (
+    AlohubError,
+    APIConnectionError,
+    APIResponseError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseFormatError,
+    ServerError,
+)
+from .models import (
+    CallDetail,
+    CallPage,
+    CallRecord,
+    Direction,
+    Stats,
+    Transcript,
+    TranscriptSegment,
+)
+
+__all__ = [
+    "APIConnectionError",
+    "APIResponseError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AlohubError",
+    "AlohubSession",
+    "AuthenticationError",
+    "BadRequestError",
+    "CallDetail",
+    "CallPage",
+    "CallRecord",
+    "Direction",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ResponseFormatError",
+    "ServerError",
+    "Stats",
+    "Transcript",
+    "TranscriptSegment",
+    "WalkIterator",
+    "__version__",
+]
+
+
+def __getattr__(name: str) -> str:
+    """Compute ``__version__`` lazily from the installed distribution's metadata."""
+    if name == "__version__":
+        from importlib.metadata import version
+
+        return version("alohub-async")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

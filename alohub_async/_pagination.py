@@ -1,0 +1,179 @@
+"""Page planning and the ordered sliding-window walk.
+
+Page 1 is fetched alone. With a total, pages 2..N then run with at most ``concurrency``
+requests in flight and are consumed strictly in page order, so memory stays near
+``concurrency * page_size`` records. Without a total, the walk looks ahead
+``concurrency`` pages and stops at the first short page, yielding nothing from beyond
+it. Pages are requested in order, so rows inserted at the head during a walk can only
+push rows forward: they reappear on the next page (dropped here as duplicates) or past
+the planned last page (fetched because the latest total says more rows exist). A page
+whose total is lower than its predecessor's was answered from an older snapshot, so it
+is fetched again rather than risk a gap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from typing import Generic, TypeVar
+
+import attrs
+
+from ._protocol import page_count
+from .errors import AlohubError
+from .models import CallDetail, CallPage, CallRecord, Stats
+
+__all__ = ["WalkIterator", "walk_details", "walk_pages", "walk_records"]
+
+T = TypeVar("T")
+
+PageFetcher = Callable[[int], Awaitable[CallPage]]
+DetailFetcher = Callable[[str], Awaitable[CallDetail]]
+
+
+class WalkIterator(AsyncIterator[T], Generic[T]):
+    """An async iterator over a walk, with its :class:`~alohub_async.Stats` readable as it runs.
+
+    Use it with ``async for``; break out of the loop, call :meth:`aclose` or wrap it in
+    ``contextlib.aclosing`` to stop early: every request still in flight is cancelled and
+    awaited.
+    """
+
+    __slots__ = ("_agen", "stats")
+
+    def __init__(self, agen: AsyncGenerator[T, None], stats: Stats) -> None:
+        self._agen = agen
+        #: Counters for this walk: pages, requests, retries, records, duplicates dropped.
+        self.stats = stats
+
+    def __aiter__(self) -> WalkIterator[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        return await self._agen.__anext__()
+
+    async def aclose(self) -> None:
+        """Stop the walk: cancel and await every request in flight."""
+        await self._agen.aclose()
+
+
+class _RecentIds:
+    """The ids of the last few pages: enough to drop rows that shifted by less than that."""
+
+    __slots__ = ("_ids", "_keep", "_pages")
+
+    def __init__(self, pages: int) -> None:
+        self._pages: deque[tuple[int, list[str]]] = deque()
+        self._ids: dict[str, int] = {}
+        self._keep = pages
+
+    def __contains__(self, call_id: str) -> bool:
+        return call_id in self._ids
+
+    def add_page(self, page_no: int, ids: list[str]) -> None:
+        self._pages.append((page_no, ids))
+        for call_id in ids:
+            self._ids[call_id] = page_no
+        while len(self._pages) > self._keep:
+            old_no, old_ids = self._pages.popleft()
+            for call_id in old_ids:
+                if self._ids.get(call_id) == old_no:
+                    del self._ids[call_id]
+
+
+async def _cancel_all(tasks: list[asyncio.Task[CallPage]] | list[asyncio.Task[CallDetail]]) -> None:
+    """Cancel tasks and wait until each has finished, retrieving their outcomes."""
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def walk_pages(
+    fetch: PageFetcher, *, page_size: int, concurrency: int, stats: Stats
+) -> AsyncGenerator[CallPage, None]:
+    """Yield every page of a listing in order, each with its repeated records removed."""
+    window: deque[tuple[int, asyncio.Task[CallPage]]] = deque()
+    recent = _RecentIds(max(2, concurrency + 1))
+    previous_ids: set[str] = set()
+    try:
+        first = await fetch(1)
+        limit: int | None = None
+        latest_total = first.total
+        if latest_total is not None:
+            limit = page_count(latest_total, page_size)
+        page_no, page = 1, first
+        next_page = 2
+        while True:
+            ids = [record.call_id for record in page.items]
+            full = len(page.items) >= page_size
+            if full and page_no > 1 and previous_ids.issuperset(ids):
+                raise AlohubError(
+                    f"page {page_no} repeats page {page_no - 1} exactly: the server seems to "
+                    "ignore the 'page' parameter; stopping instead of looping forever"
+                )
+            fresh = [record for record in page.items if record.call_id not in recent]
+            stats.duplicates_dropped += len(page.items) - len(fresh)
+            recent.add_page(page_no, ids)
+            previous_ids = set(ids)
+            if page.total is not None and limit is not None:
+                latest_total = page.total
+                limit = max(limit, page_count(latest_total, page_size))
+            if not full:
+                last = True
+            elif limit is None or page_no < limit:
+                last = False
+            else:
+                last = latest_total is None or latest_total <= page_no * page_size
+            # Keep the window full before handing records out, so requests overlap with
+            # the consumer's work.
+            if not last:
+                while len(window) < concurrency and (limit is None or next_page <= limit):
+                    window.append((next_page, asyncio.ensure_future(fetch(next_page))))
+                    next_page += 1
+            stats.pages += 1
+            stats.records += len(fresh)
+            if len(fresh) != len(page.items):
+                page = attrs.evolve(page, items=tuple(fresh))
+            yield page
+            if last or not window:
+                return
+            page_no, task = window.popleft()
+            page = await task
+            if page.total is not None and latest_total is not None and page.total < latest_total:
+                # This page's snapshot is older than the previous page's (it reached the
+                # server first, or was retried later): rows inserted in between could fall
+                # in the gap. A request sent now sees a newer snapshot; overlaps are dropped.
+                page = await fetch(page_no)
+    finally:
+        await _cancel_all([task for _, task in window])
+        window.clear()
+
+
+async def walk_records(pages: AsyncGenerator[CallPage, None]) -> AsyncGenerator[CallRecord, None]:
+    """Yield the records of each page in order."""
+    try:
+        async for page in pages:
+            for record in page.items:
+                yield record
+    finally:
+        await pages.aclose()
+
+
+async def walk_details(
+    records: AsyncGenerator[CallRecord, None], fetch: DetailFetcher, *, concurrency: int
+) -> AsyncGenerator[CallDetail, None]:
+    """Fetch each listed call's details, ``concurrency`` at a time, and yield them in list order."""
+    window: deque[asyncio.Task[CallDetail]] = deque()
+    try:
+        async for record in records:
+            window.append(asyncio.ensure_future(fetch(record.call_id)))
+            if len(window) >= concurrency:
+                yield await window.popleft()
+        while window:
+            yield await window.popleft()
+    finally:
+        await _cancel_all(list(window))
+        window.clear()
+        await records.aclose()

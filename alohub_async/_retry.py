@@ -1,0 +1,80 @@
+"""Which failures are retried, and how long to wait before the next attempt.
+
+The retry loop itself is stamina's; this module is the policy it is given: connection
+errors, timeouts and HTTP 408/429/500/502/503/504 are retried with exponential backoff
+and jitter, a server's ``Retry-After`` (capped at 60 s) overrides the backoff, and the
+opt-in :func:`set_retry_waits` switch removes waiting so fault tests run fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable
+
+import stamina
+
+from ._protocol import MAX_RETRY_AFTER
+from .errors import APIConnectionError, APIStatusError
+
+__all__ = [
+    "RETRY_STATUSES",
+    "is_retryable",
+    "retry_attempts",
+    "retry_waits_enabled",
+    "set_retry_waits",
+]
+
+#: HTTP statuses that are retried; other 4xx are final.
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+WAIT_INITIAL = 0.5
+WAIT_MAX = 10.0
+WAIT_JITTER = 1.0
+WAIT_EXP_BASE = 2.0
+
+_waits_enabled = True
+
+
+def set_retry_waits(enabled: bool) -> None:
+    """Turn waiting between retries on (the default) or off, process-wide.
+
+    Off is meant for test suites: retries still happen, the same number of times, but
+    without sleeping. Nothing in alohub_async turns it off by itself.
+    """
+    global _waits_enabled
+    _waits_enabled = bool(enabled)
+
+
+def retry_waits_enabled() -> bool:
+    """Tell whether retries currently wait (see :func:`set_retry_waits`)."""
+    return _waits_enabled
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Tell whether a failed attempt may be tried again."""
+    if isinstance(exc, APIConnectionError):
+        return True
+    return isinstance(exc, APIStatusError) and exc.status in RETRY_STATUSES
+
+
+def _backoff(exc: Exception) -> bool | float:
+    """Decide for stamina: False gives up, True uses its backoff, a float overrides it."""
+    if not is_retryable(exc):
+        return False
+    if not _waits_enabled:
+        return 0.0
+    if isinstance(exc, APIStatusError) and exc.retry_after is not None:
+        return min(exc.retry_after, MAX_RETRY_AFTER)
+    return True
+
+
+def retry_attempts(max_retries: int) -> AsyncIterable[stamina.Attempt]:
+    """Return stamina's attempt iterator for one request: ``max_retries`` retries at most."""
+    return stamina.retry_context(
+        on=_backoff,
+        attempts=max_retries + 1,
+        timeout=None,
+        wait_initial=WAIT_INITIAL,
+        wait_max=WAIT_MAX,
+        wait_jitter=WAIT_JITTER,
+        wait_exp_base=WAIT_EXP_BASE,
+    )

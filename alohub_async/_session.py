@@ -1,0 +1,468 @@
+"""AlohubSession: lifecycle, auth headers, and the request + retry loop (the only I/O).
+
+aiohttp is wrapped, never subclassed, and its exceptions are translated into
+:mod:`alohub_async.errors` in exactly one place, :meth:`AlohubSession._send`.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import platform
+import ssl as ssl_module
+import time
+from collections.abc import AsyncGenerator, Sequence
+from datetime import tzinfo
+from importlib import metadata
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+from aiolimiter import AsyncLimiter
+from multidict import CIMultiDictProxy
+
+from . import _protocol as protocol
+from ._auth import TokenProvider, TokenSource, check_secret
+from ._converter import get_converter, structure_detail, structure_records
+from ._pagination import WalkIterator, walk_details, walk_pages, walk_records
+from ._retry import retry_attempts
+from ._timeutil import DEFAULT_TZ, TimeInput, resolve_range, resolve_tz, to_wire
+from .errors import AlohubError, APIConnectionError, APITimeoutError, ResponseFormatError
+from .models import CallDetail, CallPage, CallRecord, Stats
+
+__all__ = ["AlohubSession"]
+
+logger = logging.getLogger("alohub_async")
+
+#: Response bodies larger than this are refused with ResponseFormatError.
+DEFAULT_MAX_BODY_SIZE = 8 * 1024 * 1024
+
+_ENV_API_KEY = "ALOHUB_API_KEY"
+_ENV_ACCESS_TOKEN = "ALOHUB_ACCESS_TOKEN"  # noqa: S105 - the variable's name, not a secret
+_ENV_BASE_URL = "ALOHUB_BASE_URL"
+
+
+class _State(enum.Enum):
+    UNOPENED = "unopened"
+    OPENED = "opened"
+    CLOSED = "closed"
+
+
+def _version() -> str:
+    try:
+        return metadata.version("alohub-async")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "0+unknown"
+
+
+def _user_agent() -> str:
+    return (
+        f"alohub-async/{_version()} aiohttp/{aiohttp.__version__} "
+        f"{platform.python_implementation()}/{platform.python_version()}"
+    )
+
+
+class AlohubSession:
+    """An asyncio client for the Alohub Call Logs API.
+
+    Args:
+        api_key: the tenant's API key, sent raw as ``Authorization``; defaults to
+            ``$ALOHUB_API_KEY``.
+        access_token: the JWT obtained after login, sent as ``X-ACCESS-TOKEN``; or an async
+            callable returning one (called lazily, after a 401, and before a JWT expires);
+            defaults to ``$ALOHUB_ACCESS_TOKEN``.
+        base_url: defaults to ``$ALOHUB_BASE_URL``, then ``https://app.alohub.vn:9909``.
+            Must be https, except for loopback hosts.
+        page_size: records per list request (the ``limit`` field).
+        concurrency: list or detail requests in flight at once during a walk.
+        timeout: seconds for one attempt of one request, from connect to last byte.
+        max_retries: retries per request after the first attempt (0 = one attempt).
+        tz: the zone naive datetimes and dates are read in and times are sent in.
+        client_session: an ``aiohttp.ClientSession`` to share; it is never closed here.
+        rate_limit: at most this many requests per second across the whole session.
+        ssl: ``True`` (verify, the default), an ``ssl.SSLContext``, or a CA bundle path.
+        max_body_size: larger response bodies raise ResponseFormatError.
+        trace_configs: aiohttp ``TraceConfig`` objects for the session this client creates.
+
+    Raises:
+        ValueError: a missing key or token, or a bad argument.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        access_token: str | TokenProvider | None = None,
+        *,
+        base_url: str | None = None,
+        page_size: int = 50,
+        concurrency: int = 4,
+        timeout: float = 30.0,
+        max_retries: int = 3,
+        tz: str | tzinfo = DEFAULT_TZ,
+        client_session: aiohttp.ClientSession | None = None,
+        rate_limit: float | None = None,
+        ssl: ssl_module.SSLContext | bool | str | os.PathLike[str] = True,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
+    ) -> None:
+        if api_key is None:
+            api_key = os.environ.get(_ENV_API_KEY)
+        if api_key is None or api_key == "":
+            raise ValueError(f"an API key is required: pass api_key= or set ${_ENV_API_KEY}")
+        self._api_key = check_secret("api_key", api_key)
+        if access_token is None:
+            access_token = os.environ.get(_ENV_ACCESS_TOKEN)
+        if access_token is None or access_token == "":
+            raise ValueError(
+                f"an access token is required: pass access_token= or set ${_ENV_ACCESS_TOKEN}"
+            )
+        self._tokens = TokenSource(access_token)
+        self.base_url = protocol.normalize_base_url(
+            base_url or os.environ.get(_ENV_BASE_URL) or protocol.DEFAULT_BASE_URL
+        )
+        self.page_size = protocol.validate_positive("page_size", page_size)
+        self.concurrency = protocol.validate_positive("concurrency", concurrency)
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise ValueError(f"max_retries must be an integer >= 0, got {max_retries!r}")
+        self.max_retries = max_retries
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        self.timeout = float(timeout)
+        self.tz = resolve_tz(tz)
+        self.max_body_size = protocol.validate_positive("max_body_size", max_body_size)
+        self._limiter: AsyncLimiter | None = None
+        if rate_limit is not None:
+            if isinstance(rate_limit, bool) or not isinstance(rate_limit, (int, float)):
+                raise ValueError(f"rate_limit must be a positive number, got {rate_limit!r}")
+            if rate_limit <= 0:
+                raise ValueError(f"rate_limit must be a positive number, got {rate_limit!r}")
+            # One request every 1/R seconds: never more than R in any one-second window.
+            self._limiter = AsyncLimiter(1, 1.0 / rate_limit)
+        self.rate_limit = rate_limit
+        if isinstance(ssl, (str, os.PathLike)):
+            ssl = ssl_module.create_default_context(cafile=os.fspath(ssl))
+        self._ssl: ssl_module.SSLContext | bool = ssl
+        self._trace_configs = list(trace_configs) if trace_configs else None
+        if client_session is not None and not isinstance(client_session, aiohttp.ClientSession):
+            raise TypeError("client_session must be an aiohttp.ClientSession")
+        self._client: aiohttp.ClientSession | None = client_session
+        self._owns_client = client_session is None
+        self._aiohttp_timeout = aiohttp.ClientTimeout(total=self.timeout)
+        self._converter = get_converter(self.tz)
+        self._state = _State.UNOPENED
+        self._entered = False
+        #: Counters over the session's whole life: requests and retries sent, pages and
+        #: records received (a walk's own ``stats`` counts what it yielded).
+        self.stats = Stats()
+        agent = _user_agent()
+        self._get_headers = {
+            "Authorization": self._api_key,
+            "Accept": "application/json, text/plain, */*",
+            "X-Requested-With": "XMLHttpRequest",
+            "User-Agent": agent,
+        }
+        self._post_headers = {**self._get_headers, "Content-Type": "application/json"}
+
+    def __repr__(self) -> str:
+        return (
+            f"<AlohubSession base_url={self.base_url!r} state={self._state.value} "
+            f"page_size={self.page_size} concurrency={self.concurrency}>"
+        )
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def __aenter__(self) -> AlohubSession:
+        if self._state is _State.CLOSED:
+            raise RuntimeError("this AlohubSession is closed; create a new one")
+        if self._entered:
+            raise RuntimeError("this AlohubSession is already open (async with entered twice)")
+        self._entered = True
+        self._open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called."""
+        return self._state is _State.CLOSED
+
+    async def close(self) -> None:
+        """Close the session and the aiohttp session it created; safe to call twice.
+
+        A ``client_session`` that was passed in is left open: its owner closes it.
+        """
+        if self._state is _State.CLOSED:
+            return
+        self._state = _State.CLOSED
+        client, self._client = self._client, None
+        if self._owns_client and client is not None:
+            await client.close()
+
+    def _open(self) -> aiohttp.ClientSession:
+        if self._state is _State.CLOSED:
+            raise RuntimeError("this AlohubSession is closed; create a new one")
+        if self._client is None:
+            self._client = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(ssl=self._ssl),
+                trace_configs=self._trace_configs,
+            )
+        self._state = _State.OPENED
+        return self._client
+
+    # --- the one I/O boundary ------------------------------------------------------------
+
+    async def _read_body(self, response: aiohttp.ClientResponse) -> bytes:
+        cap = self.max_body_size
+        length = response.content_length
+        if length is not None and length > cap:
+            raise ResponseFormatError(f"response body of {length} bytes exceeds {cap} bytes")
+        if length is not None:
+            return await response.read()
+        buffer = bytearray()
+        async for chunk in response.content.iter_chunked(65536):
+            buffer += chunk
+            if len(buffer) > cap:
+                raise ResponseFormatError(f"response body exceeds {cap} bytes")
+        return bytes(buffer)
+
+    async def _send(
+        self,
+        client: aiohttp.ClientSession,
+        method: str,
+        url: str,
+        body: bytes | None,
+        token: str,
+        attempt: int,
+        stats: Stats | None,
+    ) -> tuple[int, CIMultiDictProxy[str], bytes]:
+        """Send one HTTP request; every aiohttp exception becomes ours here, and only here."""
+        headers = dict(self._post_headers if body is not None else self._get_headers)
+        headers["X-ACCESS-TOKEN"] = token
+        self.stats.requests += 1
+        if stats is not None:
+            stats.requests += 1
+        if self._limiter is not None:
+            await self._limiter.acquire()
+        started = time.monotonic()
+        error: AlohubError
+        try:
+            async with client.request(
+                method,
+                url,
+                data=body,
+                headers=headers,
+                timeout=self._aiohttp_timeout,
+                ssl=self._ssl,
+                allow_redirects=False,
+            ) as response:
+                data = await self._read_body(response)
+                status, response_headers = response.status, response.headers
+        except TimeoutError:
+            error = APITimeoutError(
+                f"{method} {url} timed out after {self.timeout:g}s", method=method, url=url
+            )
+        except aiohttp.ClientError as exc:
+            error = APIConnectionError(
+                f"{method} {url} failed: {type(exc).__name__}: {exc}", method=method, url=url
+            )
+        else:
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug(
+                    "%s %s -> %d (attempt %d, %.3fs, %d bytes)",
+                    method,
+                    url,
+                    status,
+                    attempt,
+                    time.monotonic() - started,
+                    len(data),
+                )
+            return status, response_headers, data
+        logger.debug(
+            "%s %s -> %s (attempt %d, %.3fs)",
+            method,
+            url,
+            type(error).__name__,
+            attempt,
+            time.monotonic() - started,
+        )
+        # Raised outside the except block on purpose: aiohttp's exception (whose
+        # request_info holds our headers, credentials included) is not chained.
+        raise error
+
+    async def _request(
+        self, method: str, path: str, body: bytes | None = None, stats: Stats | None = None
+    ) -> Any:
+        """Send a request with retries and return its decoded JSON body."""
+        client = self._open()
+        url = self.base_url + path
+        refreshed = False
+        async for attempt in retry_attempts(self.max_retries):
+            with attempt:
+                if attempt.num > 1:
+                    self._count_retry(stats)
+                token = await self._tokens.get()
+                status, headers, data = await self._send(
+                    client, method, url, body, token, attempt.num, stats
+                )
+                if status == 401 and self._tokens.refreshable and not refreshed:
+                    # Once per request: a provider's fresh token that is refused too is final.
+                    refreshed = True
+                    token = await self._tokens.refresh(stale=token)
+                    self._count_retry(stats)
+                    status, headers, data = await self._send(
+                        client, method, url, body, token, attempt.num, stats
+                    )
+                protocol.check_status(status, headers, data, method=method, url=url)
+                return protocol.decode_json(data)
+        raise AssertionError("unreachable: stamina re-raises the last failure")  # pragma: no cover
+
+    def _count_retry(self, stats: Stats | None) -> None:
+        self.stats.retries += 1
+        if stats is not None:
+            stats.retries += 1
+
+    # --- endpoints -----------------------------------------------------------------------
+
+    def _resolve(self, start: TimeInput, end: TimeInput) -> tuple[str, str]:
+        lo, hi = resolve_range(start, end, self.tz)
+        return to_wire(lo), to_wire(hi)
+
+    async def _fetch_page(
+        self, start: str, end: str, page: int, page_size: int, stats: Stats | None
+    ) -> CallPage:
+        body = protocol.encode_json(protocol.build_list_body(start, end, page, page_size))
+        payload = await self._request("POST", protocol.LIST_PATH, body, stats)
+        rows, total = protocol.read_list(payload)
+        items = structure_records(self._converter, rows)
+        self.stats.pages += 1
+        self.stats.records += len(items)
+        return CallPage(items=items, page=page, page_size=page_size, total=total)
+
+    async def get_calls_page(
+        self,
+        start: TimeInput,
+        end: TimeInput,
+        page: int = 1,
+        page_size: int | None = None,
+    ) -> CallPage:
+        """Fetch one page of the call list, as the server returns it.
+
+        Raises:
+            ValueError: bad arguments, before any request is sent.
+        """
+        wire_start, wire_end = self._resolve(start, end)
+        protocol.validate_positive("page", page)
+        size = self.page_size if page_size is None else page_size
+        protocol.validate_positive("page_size", size)
+        self._check_usable()
+        return await self._fetch_page(wire_start, wire_end, page, size, None)
+
+    def _check_usable(self) -> None:
+        if self._state is _State.CLOSED:
+            raise RuntimeError("this AlohubSession is closed; create a new one")
+
+    def _walk_args(
+        self, start: TimeInput, end: TimeInput, page_size: int | None, concurrency: int | None
+    ) -> tuple[str, str, int, int]:
+        wire_start, wire_end = self._resolve(start, end)
+        size = self.page_size if page_size is None else page_size
+        limit = self.concurrency if concurrency is None else concurrency
+        protocol.validate_positive("page_size", size)
+        protocol.validate_positive("concurrency", limit)
+        self._check_usable()
+        return wire_start, wire_end, size, limit
+
+    def _pages(
+        self, start: str, end: str, size: int, concurrency: int, stats: Stats
+    ) -> AsyncGenerator[CallPage, None]:
+        async def fetch(page: int) -> CallPage:
+            return await self._fetch_page(start, end, page, size, stats)
+
+        return walk_pages(fetch, page_size=size, concurrency=concurrency, stats=stats)
+
+    def iter_pages(
+        self,
+        start: TimeInput,
+        end: TimeInput,
+        *,
+        page_size: int | None = None,
+        concurrency: int | None = None,
+    ) -> WalkIterator[CallPage]:
+        """Walk the call list page by page, in order; repeated records are removed.
+
+        Raises:
+            ValueError: bad arguments, immediately, before any request is sent.
+        """
+        wire_start, wire_end, size, limit = self._walk_args(start, end, page_size, concurrency)
+        stats = Stats()
+        return WalkIterator(self._pages(wire_start, wire_end, size, limit, stats), stats)
+
+    def iter_calls(
+        self,
+        start: TimeInput,
+        end: TimeInput,
+        *,
+        page_size: int | None = None,
+        concurrency: int | None = None,
+    ) -> WalkIterator[CallRecord]:
+        """Yield every call between ``start`` and ``end``, in server order, each once.
+
+        Pages are fetched ``concurrency`` at a time and handed out in order; a failure is
+        raised only after every record before it was yielded.
+
+        Raises:
+            ValueError: bad arguments, immediately, before any request is sent.
+        """
+        wire_start, wire_end, size, limit = self._walk_args(start, end, page_size, concurrency)
+        stats = Stats()
+        pages = self._pages(wire_start, wire_end, size, limit, stats)
+        return WalkIterator(walk_records(pages), stats)
+
+    async def get_call(self, call_id: str) -> CallDetail:
+        """Fetch one call's details, with its ``recording_url`` and ``transcript``.
+
+        Raises:
+            ValueError: an empty or unsafe ``call_id``, before any request is sent.
+            NotFoundError: no such call.
+        """
+        path = protocol.detail_path(call_id)
+        self._check_usable()
+        return await self._get_detail(call_id, path, None)
+
+    async def _get_detail(self, call_id: str, path: str, stats: Stats | None) -> CallDetail:
+        payload = await self._request("GET", path, None, stats)
+        record = protocol.read_detail(
+            payload, call_id=call_id, method="GET", url=self.base_url + path
+        )
+        return structure_detail(self._converter, record)
+
+    def iter_call_details(
+        self,
+        start: TimeInput,
+        end: TimeInput,
+        *,
+        concurrency: int | None = None,
+    ) -> WalkIterator[CallDetail]:
+        """List the calls in a range, then yield each one's details in list order.
+
+        Detail requests run ``concurrency`` at a time, overlapping with the listing.
+
+        Raises:
+            ValueError: bad arguments, immediately, before any request is sent.
+        """
+        wire_start, wire_end, size, limit = self._walk_args(start, end, None, concurrency)
+        stats = Stats()
+        records = walk_records(self._pages(wire_start, wire_end, size, self.concurrency, stats))
+
+        async def fetch(call_id: str) -> CallDetail:
+            return await self._get_detail(call_id, protocol.detail_path(call_id), stats)
+
+        return WalkIterator(walk_details(records, fetch, concurrency=limit), stats)

@@ -1,0 +1,162 @@
+"""Time handling: what callers pass in, what goes on the wire, what comes back.
+
+The backend wants ``YYYY-MM-DDTHH:MM:SS±HH:MM`` (no microseconds) and answers with
+timestamps in several shapes; everything here is pure and independent of I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time, tzinfo
+from typing import TypeAlias
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+__all__ = [
+    "DEFAULT_TZ",
+    "TimeInput",
+    "parse_timestamp",
+    "resolve_range",
+    "resolve_tz",
+    "to_wire",
+]
+
+#: The session's default time zone: Alohub is a Vietnamese service.
+DEFAULT_TZ = "Asia/Ho_Chi_Minh"
+
+#: What ``start``/``end`` may be.
+TimeInput: TypeAlias = "datetime | date | str"
+
+# Epoch numbers above this are milliseconds: 1e11 seconds is the year 5138.
+_MS_THRESHOLD = 100_000_000_000
+_NUMERIC = re.compile(r"^-?\d+(\.\d+)?$")
+_DAY_FIRST = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y")
+
+
+def resolve_tz(tz: str | tzinfo) -> tzinfo:
+    """Return a ``tzinfo`` for an IANA name or pass one through; unknown names are a ValueError."""
+    if isinstance(tz, tzinfo):
+        return tz
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {tz!r}") from exc
+
+
+def _from_iso(text: str) -> datetime | date:
+    """Parse an ISO 8601 date or datetime string, also accepting a trailing ``Z``."""
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    if len(text) == 10:
+        return date.fromisoformat(text)
+    return datetime.fromisoformat(text)
+
+
+def _resolve(value: TimeInput, tz: tzinfo, *, is_end: bool, name: str) -> datetime:
+    """Turn one caller-supplied bound into an aware datetime in ``tz``, whole seconds."""
+    if isinstance(value, str):
+        try:
+            value = _from_iso(value.strip())
+        except ValueError:
+            raise ValueError(
+                f"{name} must be an ISO 8601 date or datetime, got {value!r}"
+            ) from None
+    if isinstance(value, datetime):
+        moment = value.replace(tzinfo=tz) if value.tzinfo is None else value.astimezone(tz)
+    elif isinstance(value, date):
+        moment = datetime.combine(value, time(23, 59, 59) if is_end else time(0, 0, 0), tz)
+    else:
+        raise TypeError(
+            f"{name} must be a datetime, a date or an ISO 8601 string, got {type(value).__name__}"
+        )
+    return moment.replace(microsecond=0)
+
+
+def resolve_range(start: TimeInput, end: TimeInput, tz: tzinfo) -> tuple[datetime, datetime]:
+    """Resolve a ``(start, end)`` pair to aware datetimes in ``tz``; ``start > end`` is an error.
+
+    A ``date`` start means 00:00:00 of that day and a ``date`` end 23:59:59; naive
+    datetimes are read in ``tz``.
+    """
+    lo = _resolve(start, tz, is_end=False, name="start")
+    hi = _resolve(end, tz, is_end=True, name="end")
+    if lo > hi:
+        raise ValueError(f"start ({to_wire(lo)}) is after end ({to_wire(hi)})")
+    return lo, hi
+
+
+def to_wire(moment: datetime) -> str:
+    """Format an aware datetime as the backend wants it: ``2025-04-13T00:00:00+07:00``."""
+    return moment.isoformat(timespec="seconds")
+
+
+def _from_epoch(number: float, tz: tzinfo) -> datetime | None:
+    try:
+        if abs(number) >= _MS_THRESHOLD:
+            number /= 1000.0
+        return datetime.fromtimestamp(number, tz)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def parse_timestamp(value: object, tz: tzinfo) -> datetime | None:
+    """Read a timestamp the server sent, or return ``None`` when it is absent or unreadable.
+
+    Accepts ISO 8601 with or without offset (none means ``tz``), ``YYYY-MM-DD HH:MM:SS``,
+    ``DD/MM/YYYY HH:MM:SS``, and epoch seconds or milliseconds as numbers or digit strings.
+    Unreadable values (``"0000-00-00 00:00:00"`` and the like) give ``None``; the record's
+    ``raw`` still holds them.
+    """
+    if type(value) is str and len(value) >= 19 and value[4] == "-":
+        # The common case, kept fast: an ISO date-time ("2026-01-21 09:52:27").
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            return parsed if parsed.tzinfo is not None else _attach(parsed, tz)
+    return _parse_other(value, tz)
+
+
+def _attach(naive: datetime, tz: tzinfo) -> datetime:
+    """Read a naive datetime in ``tz`` (the constructor is twice as fast as ``replace``)."""
+    return datetime(
+        naive.year,
+        naive.month,
+        naive.day,
+        naive.hour,
+        naive.minute,
+        naive.second,
+        naive.microsecond,
+        tz,
+    )
+
+
+def _parse_other(value: object, tz: tzinfo) -> datetime | None:
+    """The less common timestamp forms (see :func:`parse_timestamp`)."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return _from_epoch(value, tz)
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    if _NUMERIC.match(text):
+        return _from_epoch(float(text), tz)
+    parsed: datetime | date | None
+    try:
+        parsed = _from_iso(text)
+    except ValueError:
+        parsed = None
+        for fmt in _DAY_FIRST:
+            try:
+                parsed = datetime.strptime(text, fmt)
+                break
+            except ValueError:
+                continue
+        if parsed is None:
+            return None
+    if not isinstance(parsed, datetime):
+        parsed = datetime.combine(parsed, time(0, 0, 0))
+    return parsed if parsed.tzinfo is not None else _attach(parsed, tz)

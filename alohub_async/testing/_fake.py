@@ -1,0 +1,952 @@
+"""The fake Alohub backend: an ``aiohttp.web`` app with switchable envelopes and faults.
+
+Request pipeline, in order, for each API request: count it (and its ``page``/``limit`` when
+the list body carries integers), sleep the configured latency, check the credentials (401),
+apply a scripted or random fault, validate the body (400), answer. Recording downloads skip
+the credential check, like a plain file URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import math
+import random
+import wave
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from functools import cache
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
+
+import attrs
+from aiohttp import web
+
+from alohub_async.testing._data import DEFAULT_ANCHOR, DEFAULT_SPAN, CallDataset, parse_time
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from typing_extensions import Self
+
+    from alohub_async import AlohubSession
+
+__all__ = [
+    "DEMO_ACCESS_TOKEN",
+    "DEMO_API_KEY",
+    "Counters",
+    "Endpoint",
+    "Envelope",
+    "FakeAlohub",
+    "Fault",
+    "Latency",
+    "recording_wav",
+    "serve_forever",
+]
+
+DEMO_API_KEY: Final = "demo-api-key"
+"""The API key a fake accepts when none is given."""
+
+DEMO_ACCESS_TOKEN: Final = "demo-access-token"  # noqa: S105 - a public demo value
+"""The access token a fake accepts when none is given."""
+
+Endpoint: TypeAlias = Literal["list", "detail", "recording", "any"]
+"""Which requests a fault or a latency applies to; ``"any"`` means all three."""
+
+Latency: TypeAlias = float | tuple[float, float]
+"""Seconds of delay: fixed, or drawn uniformly from ``(low, high)`` by the fake's seeded RNG."""
+
+LIST_PATH: Final = "/api/report/call-logs"
+"""Path of the list endpoint (POST)."""
+
+_FAR_FUTURE: Final = datetime(9999, 12, 31, tzinfo=timezone.utc)
+_JSON_TYPE: Final = "application/json"
+_SUCCESS: Final = {"success": "1", "error_code": "SUCCESS", "error_message": "SUCCESS"}
+_MALFORMED_JSON: Final = b'{"success": "1", "error_code": "SUCCESS", "data": [{"callId": "2026'
+_REASONS: Final = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    408: "Request Timeout",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Temporarily Unavailable",
+    504: "Gateway Time-out",
+}
+_CODES: Final = {
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    429: "TOO_MANY_REQUESTS",
+}
+
+DOCUMENTED_RECORDS_KEYS: Final = ("data", "items", "list", "records", "rows", "results", "content")
+"""Keys under which DESIGN.md says a list response may hold its records."""
+
+DOCUMENTED_TOTAL_KEYS: Final = (
+    "total",
+    "totalRecord",
+    "totalRecords",
+    "total_count",
+    "totalCount",
+    "totalElements",
+    "totalItems",
+    "count",
+)
+"""Keys under which DESIGN.md says a list response may hold its total."""
+
+
+def _dumps(value: Any) -> bytes:
+    """Serialize compactly, keeping Vietnamese text readable."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _json_response(value: Any, status: int = 200) -> web.Response:
+    """Return a JSON response."""
+    return web.Response(body=_dumps(value), status=status, content_type=_JSON_TYPE, charset="utf-8")
+
+
+def _error_body(code: str, message: str) -> dict[str, Any]:
+    """Return the backend's failure envelope."""
+    return {"success": "0", "error_code": code, "error_message": message}
+
+
+def _html_page(status: int) -> str:
+    """Return an nginx-style HTML error page."""
+    title = f"{status} {_REASONS.get(status, 'Error')}"
+    return (
+        f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
+        f"<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+    )
+
+
+@cache
+def recording_wav() -> bytes:
+    """Return the WAV file every recording URL serves: 0.2 s of a 440 Hz tone, 8 kHz mono.
+
+    Returns:
+        A complete 16-bit PCM WAV file.
+    """
+    rate, frames = 8000, 1600
+    samples = bytearray()
+    for n in range(frames):
+        value = round(8000 * math.sin(2 * math.pi * 440 * n / rate))
+        samples += value.to_bytes(2, "little", signed=True)
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(bytes(samples))
+    return buffer.getvalue()
+
+
+@attrs.frozen
+class Envelope:
+    """The shape of the fake's responses, one of those DESIGN.md says a client must read.
+
+    The default is the shape of Alohub's sibling APIs:
+    ``{"success": "1", "error_code": "SUCCESS", "error_message": "SUCCESS",
+    "data": [...], "totalRecord": N}``.
+
+    Examples: ``Envelope(records_key="items", total_key="total")`` gives
+    ``{..., "items": [...], "total": N}``; ``Envelope(records_key="items",
+    nested_under="data", total_key="totalCount", total_outside=True)`` gives
+    ``{..., "data": {"items": [...]}, "totalCount": N}``; ``Envelope(total_key=None)`` drops
+    the total; :meth:`bare_list` answers a plain JSON list.
+
+    Attributes:
+        records_key: Key of the record list, or None for a bare JSON list (no total).
+        nested_under: Key of a dict wrapping the record list one level down, or None.
+        total_key: Key of the total, or None for no total.
+        total_outside: Put the total one level up, beside ``nested_under``, instead of
+            beside the list.
+        status_fields: Add ``success``/``error_code``/``error_message`` at the top.
+        detail_key: Key holding a detail object, or None to answer the object itself
+            (an unknown id then always answers 404).
+    """
+
+    records_key: str | None = "data"
+    nested_under: str | None = None
+    total_key: str | None = "totalRecord"
+    total_outside: bool = False
+    status_fields: bool = True
+    detail_key: str | None = "data"
+
+    def __attrs_post_init__(self) -> None:
+        if self.records_key is None and self.nested_under is not None:
+            raise ValueError("a bare list cannot be nested")
+        if self.total_outside and self.nested_under is None:
+            raise ValueError("total_outside needs nested_under")
+
+    @classmethod
+    def bare_list(cls) -> Envelope:
+        """Return the shape that answers a plain JSON list of records, without total.
+
+        Returns:
+            The envelope.
+        """
+        return cls(records_key=None, total_key=None)
+
+    @classmethod
+    def documented(cls) -> tuple[Envelope, ...]:
+        """Return every list shape DESIGN.md describes, for parametrized client tests.
+
+        That is the bare list; the records under each documented key, with each
+        documented total key or none; and under ``data`` one level down, with the total
+        beside the list, one level up, or absent.
+
+        Returns:
+            The envelopes, the default first.
+        """
+        shapes = [cls(), cls.bare_list()]
+        totals: tuple[str | None, ...] = (*DOCUMENTED_TOTAL_KEYS, None)
+        for key in DOCUMENTED_RECORDS_KEYS:
+            for total in totals:
+                shapes.append(cls(records_key=key, total_key=total))
+                shapes.append(cls(records_key=key, nested_under="data", total_key=total))
+                if total is not None:
+                    shapes.append(
+                        cls(
+                            records_key=key,
+                            nested_under="data",
+                            total_key=total,
+                            total_outside=True,
+                        )
+                    )
+        return tuple(dict.fromkeys(shapes))
+
+    def list_body(self, records: list[dict[str, Any]], total: int) -> Any:
+        """Wrap one page of records.
+
+        Args:
+            records: The page's records.
+            total: The window's row count.
+
+        Returns:
+            The JSON-ready body.
+        """
+        if self.records_key is None:
+            return records
+        body: dict[str, Any] = dict(_SUCCESS) if self.status_fields else {}
+        if self.nested_under is None:
+            body[self.records_key] = records
+            if self.total_key is not None:
+                body[self.total_key] = total
+            return body
+        inner: dict[str, Any] = {self.records_key: records}
+        if self.total_key is not None:
+            (body if self.total_outside else inner)[self.total_key] = total
+        body[self.nested_under] = inner
+        return body
+
+    def detail_body(self, detail: dict[str, Any] | None) -> Any:
+        """Wrap one call detail (None for an unknown id).
+
+        Args:
+            detail: The detail, or None.
+
+        Returns:
+            The JSON-ready body.
+        """
+        if self.detail_key is None:
+            return detail
+        body: dict[str, Any] = dict(_SUCCESS) if self.status_fields else {}
+        body[self.detail_key] = detail
+        return body
+
+
+FaultKind: TypeAlias = Literal["status", "reset", "malformed_json", "failure_body", "hang"]
+
+
+@attrs.frozen
+class Fault:
+    """One misbehaviour of the fake, built with the class methods.
+
+    Examples: ``Fault.status(503, html=True)``, ``Fault.status(429, retry_after=1)``,
+    ``Fault.reset()``, ``Fault.malformed_json()``,
+    ``Fault.failure_body(code="SYSTEM_ERROR", message="Hệ thống bận")``, ``Fault.hang(5)``.
+
+    Attributes:
+        kind: What happens.
+        http_status: The status of a ``status`` fault.
+        html: Whether a ``status`` fault's body is an nginx HTML page instead of JSON.
+        retry_after: The ``Retry-After`` header (seconds or an HTTP date), if any.
+        code: The ``error_code`` of a JSON failure body.
+        message: The ``error_message`` of a JSON failure body.
+        seconds: How long a ``hang`` lasts (None: until the client leaves or the fake closes).
+    """
+
+    kind: FaultKind
+    http_status: int = 200
+    html: bool = False
+    retry_after: float | str | None = None
+    code: str | None = None
+    message: str | None = None
+    seconds: float | None = None
+
+    @classmethod
+    def status(
+        cls,
+        status: int,
+        *,
+        html: bool = False,
+        retry_after: float | str | None = None,
+        code: str | None = None,
+        message: str | None = None,
+    ) -> Fault:
+        """Answer ``status`` with a JSON failure body, or an nginx HTML page.
+
+        Args:
+            status: The HTTP status, e.g. 429, 500, 502, 503.
+            html: Send ``text/html`` like a gateway does instead of a JSON failure body.
+            retry_after: Value of a ``Retry-After`` header: seconds or an HTTP date.
+            code: ``error_code`` of the JSON body (default from the status).
+            message: ``error_message`` of the JSON body (default: the reason phrase).
+
+        Returns:
+            The fault.
+        """
+        if not 100 <= status <= 599:
+            raise ValueError(f"not an HTTP status: {status}")
+        return cls("status", status, html, retry_after, code, message)
+
+    @classmethod
+    def reset(cls) -> Fault:
+        """Abort the connection without answering: the client sees a connection error.
+
+        Returns:
+            The fault.
+        """
+        return cls("reset")
+
+    @classmethod
+    def malformed_json(cls) -> Fault:
+        """Answer 200 ``application/json`` with a truncated, invalid JSON body.
+
+        Returns:
+            The fault.
+        """
+        return cls("malformed_json")
+
+    @classmethod
+    def failure_body(cls, code: str = "SYSTEM_ERROR", message: str = "System error") -> Fault:
+        """Answer 200 with ``{"success": "0", "error_code": code, "error_message": message}``.
+
+        Args:
+            code: The ``error_code``.
+            message: The ``error_message``.
+
+        Returns:
+            The fault.
+        """
+        return cls("failure_body", code=code, message=message)
+
+    @classmethod
+    def hang(cls, seconds: float | None = None) -> Fault:
+        """Wait before answering normally; None waits until the client or the fake gives up.
+
+        Args:
+            seconds: How long to wait.
+
+        Returns:
+            The fault.
+        """
+        if seconds is not None and seconds < 0:
+            raise ValueError("seconds must not be negative")
+        return cls("hang", seconds=seconds)
+
+
+@attrs.define
+class Counters:
+    """What the fake saw, measured server side; ``FakeAlohub.reset_counters()`` zeroes it.
+
+    Attributes:
+        requests: Requests to the three endpoints.
+        by_endpoint: The same, per endpoint (``"list"``, ``"detail"``, ``"recording"``).
+        list_pages: ``(page, limit)`` of each list request, in arrival order (when both
+            were integers).
+        faults: Faults injected.
+        in_flight: Requests being handled right now.
+        max_in_flight: The most requests handled at the same time.
+    """
+
+    requests: int = 0
+    by_endpoint: Counter[str] = attrs.field(factory=Counter)
+    list_pages: list[tuple[int, int]] = attrs.field(factory=list)
+    faults: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0
+
+
+@attrs.define
+class _Rule:
+    """A fault and the requests it targets."""
+
+    fault: Fault
+    endpoint: Endpoint
+    page: int | None
+    probability: float = 1.0
+
+    def matches(self, endpoint: str, page: int | None) -> bool:
+        """Tell whether a request is targeted."""
+        return (self.endpoint == "any" or self.endpoint == endpoint) and (
+            self.page is None or self.page == page
+        )
+
+
+def _check_latency(value: Latency) -> Latency:
+    """Validate a latency spec."""
+    if isinstance(value, tuple):
+        low, high = value
+        if not 0 <= low <= high:
+            raise ValueError(f"latency range must satisfy 0 <= low <= high, got {value}")
+        return (float(low), float(high))
+    if value < 0:
+        raise ValueError("latency must not be negative")
+    return float(value)
+
+
+def _int(value: Any) -> int | None:
+    """Return ``value`` when it is a JSON integer (not a bool)."""
+    return value if type(value) is int else None
+
+
+class FakeAlohub:
+    """An in-process fake of the Alohub Call Logs backend, for tests and benchmarks.
+
+    ``async with FakeAlohub(calls=1000, seed=1) as fake:`` serves on ``fake.url``
+    (127.0.0.1, an ephemeral port by default). Every knob is an attribute or method that
+    can change while it runs: ``envelope``, ``latency``/``set_latency()``, ``script()``,
+    ``fail_page()``, ``error_rate()``, ``ignore_page``, ``insert_calls()``,
+    ``auto_insert()``, ``access_token``, ``missing_detail_404``; what it saw is in
+    ``counters``.
+
+    Args:
+        calls: How many synthetic calls the log holds.
+        seed: Seed of the synthetic data (same seed, same data).
+        api_key: The accepted ``Authorization`` value (default :data:`DEMO_API_KEY`).
+        access_token: The accepted ``X-ACCESS-TOKEN`` (default :data:`DEMO_ACCESS_TOKEN`).
+        host: Interface to bind.
+        port: Port to bind; 0 picks a free one.
+        envelope: Shape of the responses.
+        latency: Delay of every request (see :meth:`set_latency`).
+        anchor: Newest time slot of the synthetic calls (naive = Asia/Ho_Chi_Minh).
+        span: How far back from ``anchor`` the calls are spread.
+        max_limit: Largest ``limit`` accepted; a larger one is a 400.
+        missing_detail_404: Answer an unknown call id with 404 instead of ``data: null``.
+        fault_seed: Seed of the RNG behind random latency and error rates (default ``seed``).
+        cache_size: How many generated records to keep (an LRU cache in front of the
+            generator; raise it for benchmarks that list the same calls again and again).
+    """
+
+    def __init__(
+        self,
+        calls: int = 1000,
+        seed: int = 0,
+        *,
+        api_key: str | None = None,
+        access_token: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        envelope: Envelope | None = None,
+        latency: Latency = 0.0,
+        anchor: datetime = DEFAULT_ANCHOR,
+        span: timedelta = DEFAULT_SPAN,
+        max_limit: int = 1000,
+        missing_detail_404: bool = False,
+        fault_seed: int | None = None,
+        cache_size: int = 1024,
+    ) -> None:
+        self.data = CallDataset(calls, seed, anchor=anchor, span=span, cache_size=cache_size)
+        """The synthetic call log served."""
+        self.api_key = DEMO_API_KEY if api_key is None else api_key
+        """The accepted ``Authorization`` header value."""
+        self.access_token = DEMO_ACCESS_TOKEN if access_token is None else access_token
+        """The accepted ``X-ACCESS-TOKEN``; assign a new one to expire the old."""
+        self.host = host
+        self.port = port
+        self.envelope = Envelope() if envelope is None else envelope
+        """Shape of the responses; may change at any time."""
+        self.max_limit = max_limit
+        self.missing_detail_404 = missing_detail_404
+        self.ignore_page = False
+        """When true, every list request gets page 1, whatever page it asks for."""
+        self.counters = Counters()
+        # Not for secrets: a seeded RNG makes random latency and error rates reproducible.
+        self._rng = random.Random(seed if fault_seed is None else fault_seed)  # noqa: S311
+        self._latency: dict[str, Latency] = {"any": _check_latency(latency)}
+        self._script: list[_Rule] = []
+        self._rates: list[_Rule] = []
+        self._auto_rows = 0
+        self._auto_every = 1
+        self._auto_seen = 0
+        self._runner: web.AppRunner | None = None
+        self._closing: asyncio.Event | None = None
+        self._url: str | None = None
+
+    def __repr__(self) -> str:
+        return f"<FakeAlohub url={self._url!r} calls={self.data.calls} seed={self.data.seed}>"
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The base URL, like ``http://127.0.0.1:PORT``; available once started."""
+        if self._url is None:
+            raise RuntimeError("FakeAlohub is not running: use 'async with' or await start()")
+        return self._url
+
+    def make_app(self) -> web.Application:
+        """Build the ``aiohttp.web`` application (``start()`` does this for you).
+
+        Returns:
+            The application, routed to this fake.
+        """
+        app = web.Application()
+        app.router.add_post(LIST_PATH, self._handle_list)
+        app.router.add_get(LIST_PATH + "/{call_id}", self._handle_detail)
+        app.router.add_get("/recordings/{call_id}.wav", self._handle_recording)
+        return app
+
+    async def start(self) -> None:
+        """Bind and serve until :meth:`close`.
+
+        Raises:
+            RuntimeError: When already started.
+        """
+        if self._runner is not None:
+            raise RuntimeError("FakeAlohub is already running")
+        runner = web.AppRunner(
+            self.make_app(), access_log=None, handler_cancellation=True, shutdown_timeout=1.0
+        )
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, self.host, self.port).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self._closing = asyncio.Event()
+        address = runner.addresses[0]
+        host, port = str(address[0]), int(address[1])
+        if host in ("0.0.0.0", "::"):  # noqa: S104 - reading, not binding
+            host = "127.0.0.1"
+        self._url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        self.data.base_url = self._url
+
+    async def close(self) -> None:
+        """Stop serving: wake hanging requests, close connections. Idempotent."""
+        runner, self._runner = self._runner, None
+        if runner is None:
+            return
+        if self._closing is not None:
+            self._closing.set()
+        await runner.cleanup()
+        self._url = None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def session(self, **overrides: Any) -> AlohubSession:
+        """Return an ``AlohubSession`` wired to this fake (use it with ``async with``).
+
+        Args:
+            **overrides: ``AlohubSession`` arguments; they win over the fake's ``api_key``,
+                ``access_token`` and ``base_url``.
+
+        Returns:
+            The unopened session.
+        """
+        from alohub_async import AlohubSession  # lazy: the fake must not need the client
+
+        kwargs: dict[str, Any] = {
+            "api_key": self.api_key,
+            "access_token": self.access_token,
+            "base_url": self.url,
+        }
+        kwargs.update(overrides)
+        return AlohubSession(**kwargs)
+
+    # -- data --------------------------------------------------------------------------
+
+    def expected_records(self, start: datetime | str, end: datetime | str) -> list[dict[str, Any]]:
+        """Return what listing ``[start, end]`` page after page serves right now.
+
+        Args:
+            start: Window start (naive = Asia/Ho_Chi_Minh).
+            end: Window end (naive = Asia/Ho_Chi_Minh).
+
+        Returns:
+            Copies of the records, in server order (newest first).
+        """
+        return self.data.records(start, end)
+
+    def expected_detail(self, call_id: str) -> dict[str, Any] | None:
+        """Return the detail object served for ``call_id``, or None when unknown.
+
+        Args:
+            call_id: The call id.
+
+        Returns:
+            The detail (before the envelope), or None.
+        """
+        return self.data.detail(call_id)
+
+    def insert_calls(self, n: int = 1) -> None:
+        """Add ``n`` newer calls at the head, as if they happened during a walk.
+
+        They start at the same second as the newest original call, so they belong to
+        exactly the windows covering it, and shift every later row there by ``n``.
+
+        Args:
+            n: How many calls to add.
+        """
+        self.data.insert(n)
+
+    def auto_insert(self, rows: int, every: int = 1) -> None:
+        """Insert ``rows`` calls after every ``every`` successful list requests.
+
+        The page being answered is computed before the insertion. ``rows=0`` turns it off.
+
+        Args:
+            rows: Calls to insert each time.
+            every: List requests between insertions.
+        """
+        if rows < 0 or every < 1:
+            raise ValueError("rows must be >= 0 and every >= 1")
+        self._auto_rows, self._auto_every, self._auto_seen = rows, every, 0
+
+    # -- faults and latency ------------------------------------------------------------
+
+    @property
+    def latency(self) -> Latency:
+        """The delay of every endpoint without a latency of its own."""
+        return self._latency["any"]
+
+    @latency.setter
+    def latency(self, value: Latency) -> None:
+        self._latency["any"] = _check_latency(value)
+
+    def set_latency(self, value: Latency, endpoint: Endpoint = "any") -> None:
+        """Set the delay of one endpoint, or of all those without their own.
+
+        Args:
+            value: Seconds, or ``(low, high)`` drawn uniformly from the seeded RNG.
+            endpoint: ``"list"``, ``"detail"``, ``"recording"`` or ``"any"``.
+        """
+        self._latency[endpoint] = _check_latency(value)
+
+    def script(self, *faults: Fault, endpoint: Endpoint = "any", page: int | None = None) -> None:
+        """Queue faults, each consumed by the next matching request, in order.
+
+        Args:
+            *faults: The faults, first served first.
+            endpoint: Which requests consume them.
+            page: Only list requests for this page consume them.
+        """
+        self._script.extend(_Rule(fault, endpoint, page) for fault in faults)
+
+    def fail_page(self, page: int, fault: Fault, times: int = 1) -> None:
+        """Make the next ``times`` list requests for ``page`` fail with ``fault``.
+
+        Args:
+            page: The page number.
+            fault: The fault.
+            times: How many requests fail.
+        """
+        self.script(*[fault] * times, endpoint="list", page=page)
+
+    def error_rate(
+        self,
+        probability: float,
+        fault: Fault,
+        *,
+        endpoint: Endpoint = "any",
+        page: int | None = None,
+    ) -> None:
+        """Inject ``fault`` into each matching request with ``probability`` (seeded RNG).
+
+        Rates add up in order: the first one drawn wins. Scripted faults come first.
+
+        Args:
+            probability: Chance per request, in [0, 1].
+            fault: The fault.
+            endpoint: Which requests.
+            page: Only list requests for this page.
+        """
+        if not 0.0 <= probability <= 1.0:
+            raise ValueError("probability must be in [0, 1]")
+        self._rates.append(_Rule(fault, endpoint, page, probability))
+
+    @property
+    def pending_faults(self) -> int:
+        """How many scripted faults are still queued."""
+        return len(self._script)
+
+    def clear_faults(self) -> None:
+        """Drop scripted faults and error rates (not latency, not ``ignore_page``)."""
+        self._script.clear()
+        self._rates.clear()
+
+    def reset_counters(self) -> None:
+        """Zero the counters (``in_flight`` stays live; its maximum restarts from it)."""
+        in_flight = self.counters.in_flight
+        self.counters = Counters(in_flight=in_flight, max_in_flight=in_flight)
+
+    # -- auth --------------------------------------------------------------------------
+
+    def is_api_key_valid(self, api_key: str) -> bool:
+        """Tell whether an ``Authorization`` value is accepted; override to customise.
+
+        Args:
+            api_key: The header value.
+
+        Returns:
+            Whether it equals :attr:`api_key`.
+        """
+        return api_key == self.api_key
+
+    def is_token_valid(self, token: str) -> bool:
+        """Tell whether an ``X-ACCESS-TOKEN`` is accepted; override to customise.
+
+        Args:
+            token: The header value.
+
+        Returns:
+            Whether it equals :attr:`access_token`.
+        """
+        return token == self.access_token
+
+    # -- handlers ----------------------------------------------------------------------
+
+    def _enter(self, endpoint: str) -> Counters:
+        """Count a request entering."""
+        counters = self.counters
+        counters.requests += 1
+        counters.by_endpoint[endpoint] += 1
+        counters.in_flight += 1
+        if counters.in_flight > counters.max_in_flight:
+            counters.max_in_flight = counters.in_flight
+        return counters
+
+    async def _delay(self, endpoint: str) -> None:
+        """Sleep the endpoint's latency."""
+        spec = self._latency.get(endpoint)
+        if spec is None:
+            spec = self._latency["any"]
+        seconds = self._rng.uniform(*spec) if isinstance(spec, tuple) else spec
+        if seconds > 0:
+            await asyncio.sleep(seconds)
+
+    def _unauthorized(self, request: web.Request) -> web.Response | None:
+        """Return a 401 unless the request carries valid credentials."""
+        headers = request.headers
+        api_key = headers.get("Authorization")
+        if api_key is None or not self.is_api_key_valid(api_key):
+            return _json_response(_error_body("UNAUTHORIZED", "Invalid API key"), 401)
+        token = headers.get("X-ACCESS-TOKEN")
+        if token is None or not self.is_token_valid(token):
+            return _json_response(
+                _error_body("TOKEN_EXPIRED", "Access token is invalid or expired"), 401
+            )
+        return None
+
+    def _pick_fault(self, endpoint: str, page: int | None) -> Fault | None:
+        """Consume the first matching scripted fault, else draw the error rates."""
+        if self._script:
+            for i, rule in enumerate(self._script):
+                if rule.matches(endpoint, page):
+                    del self._script[i]
+                    return rule.fault
+        for rule in self._rates:
+            if rule.matches(endpoint, page) and self._rng.random() < rule.probability:
+                return rule.fault
+        return None
+
+    async def _inject(self, fault: Fault, request: web.Request) -> web.StreamResponse | None:
+        """Play a fault; return its response, or None to go on answering normally."""
+        self.counters.faults += 1
+        kind = fault.kind
+        if kind == "hang":
+            closing = self._closing
+            if closing is None:  # pragma: no cover - handlers only run once started
+                return None
+            try:
+                await asyncio.wait_for(closing.wait(), fault.seconds)
+            except asyncio.TimeoutError:
+                return None
+            kind = "reset"
+        if kind == "reset":
+            transport = request.transport
+            if transport is not None:
+                transport.abort()
+            return web.Response(status=500)
+        if kind == "malformed_json":
+            return web.Response(body=_MALFORMED_JSON, content_type=_JSON_TYPE, charset="utf-8")
+        if kind == "failure_body":
+            return _json_response(_error_body(fault.code or "", fault.message or ""))
+        status = fault.http_status
+        headers = {}
+        if fault.retry_after is not None:
+            value = fault.retry_after
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            headers["Retry-After"] = str(value)
+        if fault.html:
+            return web.Response(
+                text=_html_page(status), status=status, headers=headers, content_type="text/html"
+            )
+        body = _error_body(
+            fault.code or _CODES.get(status, "SYSTEM_ERROR"),
+            fault.message or _REASONS.get(status, "Error"),
+        )
+        return web.Response(
+            body=_dumps(body), status=status, headers=headers, content_type=_JSON_TYPE
+        )
+
+    async def _handle_list(self, request: web.Request) -> web.StreamResponse:
+        """Serve ``POST /api/report/call-logs``."""
+        counters = self._enter("list")
+        try:
+            raw = await request.read()
+            try:
+                body = json.loads(raw) if raw else None
+            except ValueError:
+                body = None
+            if not isinstance(body, dict):
+                body = None
+                page = limit = None
+            else:
+                page, limit = _int(body.get("page")), _int(body.get("limit"))
+                if page is not None and limit is not None:
+                    counters.list_pages.append((page, limit))
+            await self._delay("list")
+            denied = self._unauthorized(request)
+            if denied is not None:
+                return denied
+            fault = self._pick_fault("list", page)
+            if fault is not None:
+                response = await self._inject(fault, request)
+                if response is not None:
+                    return response
+            if body is None:
+                return self._bad_request("Body must be a JSON object")
+            window = self._parse_window(body)
+            if isinstance(window, str):
+                return self._bad_request(window)
+            if page is None or page < 1:
+                return self._bad_request("page is required and must be an integer >= 1")
+            if limit is None or not 1 <= limit <= self.max_limit:
+                return self._bad_request(
+                    f"limit is required and must be an integer in [1, {self.max_limit}]"
+                )
+            records, total = self.data.page(*window, 1 if self.ignore_page else page, limit)
+            response = _json_response(self.envelope.list_body(records, total))
+            if self._auto_rows:
+                self._auto_seen += 1
+                if self._auto_seen % self._auto_every == 0:
+                    self.data.insert(self._auto_rows)
+            return response
+        finally:
+            counters.in_flight -= 1
+
+    @staticmethod
+    def _bad_request(message: str) -> web.Response:
+        """Return the backend's 400."""
+        return _json_response(_error_body("INVALID_PARAM", message), 400)
+
+    @staticmethod
+    def _parse_window(body: dict[str, Any]) -> tuple[datetime, datetime] | str:
+        """Read the time window of a list body, or return what is wrong with it."""
+        start_text = body.get("callStartTime")
+        if not isinstance(start_text, str):
+            return "callStartTime is required and must be an ISO 8601 string"
+        try:
+            start = parse_time(start_text)
+        except ValueError:
+            return f"callStartTime is not an ISO 8601 time: {start_text[:40]!r}"
+        end_text = body.get("callEndtime")
+        if end_text is None:
+            if "callEndTime" in body:  # the backend silently ignores this misspelling
+                return start, _FAR_FUTURE
+            return "callEndtime is required"
+        if not isinstance(end_text, str):
+            return "callEndtime must be an ISO 8601 string"
+        try:
+            return start, parse_time(end_text)
+        except ValueError:
+            return f"callEndtime is not an ISO 8601 time: {end_text[:40]!r}"
+
+    async def _handle_detail(self, request: web.Request) -> web.StreamResponse:
+        """Serve ``GET /api/report/call-logs/{call_id}``."""
+        counters = self._enter("detail")
+        try:
+            await self._delay("detail")
+            denied = self._unauthorized(request)
+            if denied is not None:
+                return denied
+            fault = self._pick_fault("detail", None)
+            if fault is not None:
+                response = await self._inject(fault, request)
+                if response is not None:
+                    return response
+            detail = self.data.detail(request.match_info["call_id"])
+            if detail is None and (self.missing_detail_404 or self.envelope.detail_key is None):
+                return _json_response(_error_body("NOT_FOUND", "Call not found"), 404)
+            return _json_response(self.envelope.detail_body(detail))
+        finally:
+            counters.in_flight -= 1
+
+    async def _handle_recording(self, request: web.Request) -> web.StreamResponse:
+        """Serve ``GET /recordings/{call_id}.wav`` (no credentials needed)."""
+        counters = self._enter("recording")
+        try:
+            await self._delay("recording")
+            fault = self._pick_fault("recording", None)
+            if fault is not None:
+                response = await self._inject(fault, request)
+                if response is not None:
+                    return response
+            record = self.data.find(request.match_info["call_id"])
+            if record is None or record["recordingUrl"] is None:
+                return web.Response(status=404, text="recording not found")
+            return web.Response(body=recording_wav(), content_type="audio/wav")
+        finally:
+            counters.in_flight -= 1
+
+
+async def serve_forever(
+    host: str = "127.0.0.1",
+    port: int = 9909,
+    *,
+    on_ready: Callable[[FakeAlohub], object] | None = None,
+    **kwargs: Any,
+) -> None:
+    """Run a :class:`FakeAlohub` until cancelled (e.g. by Ctrl-C under ``asyncio.run``).
+
+    Prints nothing: ``on_ready`` receives the running fake, whose ``url``, ``api_key`` and
+    ``access_token`` the caller may show.
+
+    Args:
+        host: Interface to bind.
+        port: Port to bind (0 picks a free one).
+        on_ready: Called once the fake listens.
+        **kwargs: More :class:`FakeAlohub` arguments (``calls``, ``seed``, ``latency``...).
+    """
+    async with FakeAlohub(host=host, port=port, **kwargs) as fake:
+        if on_ready is not None:
+            on_ready(fake)
+        await asyncio.Event().wait()

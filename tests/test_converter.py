@@ -1,0 +1,970 @@
+"""The cattrs converter: key folding, field aliases, value readers, transcripts, output."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timedelta, timezone, tzinfo
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import attrs
+import cattrs
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from alohub_async._converter import (
+    MAX_CACHED_KEYS,
+    MAX_PLANS,
+    MAX_SHAPES,
+    _RecordHook,
+    fold_key,
+    get_converter,
+    make_converter,
+    structure_detail,
+    structure_records,
+    unstructure,
+)
+from alohub_async.errors import ResponseFormatError
+from alohub_async.models import (
+    CallDetail,
+    CallRecord,
+    Direction,
+    Transcript,
+    TranscriptSegment,
+)
+
+VN = ZoneInfo("Asia/Ho_Chi_Minh")
+UTC = timezone.utc
+SEVEN = timedelta(hours=7)
+RECORDS = Path(__file__).parent / "samples" / "records"
+CONVERTER = make_converter(VN)
+TEN_AM_VN = datetime(2026, 1, 21, 3, 0, 0, tzinfo=UTC)  # 2026-01-21T10:00:00+07:00, 1768964400
+
+
+def sample(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((RECORDS / f"{name}.json").read_text(encoding="utf-8"))
+    return loaded
+
+
+def record(row: object) -> CallRecord:
+    return structure_records(CONVERTER, [row])[0]
+
+
+def detail(row: object) -> CallDetail:
+    return structure_detail(CONVERTER, row)
+
+
+def plan_cache(converter: cattrs.Converter, cls: type[CallRecord]) -> _RecordHook:
+    hook = converter.get_structure_hook(cls)
+    assert isinstance(hook, _RecordHook)
+    return hook
+
+
+# --- key folding and aliases -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "folded"),
+    [
+        ("callStartTime", "call_start_time"),
+        ("callID", "call_id"),
+        ("callId", "call_id"),
+        ("CallId", "call_id"),
+        ("CALL_ID", "call_id"),
+        ("call_id", "call_id"),
+        ("callEndtime", "call_endtime"),
+        ("agentName", "agent_name"),
+        ("recordingUrl", "recording_url"),
+        ("recordingURL", "recording_url"),
+        ("customerName", "customer_name"),
+        ("ipPhone", "ip_phone"),
+        ("IPPhone", "ip_phone"),
+        ("call-type", "call_type"),
+        (" from ", "from"),
+    ],
+)
+def test_fold_key(key: str, folded: str) -> None:
+    """Keys fold from camelCase, acronyms, upper case and dashes to snake_case."""
+    assert fold_key(key) == folded
+
+
+STRING_ALIASES = [
+    ("caller", ["caller", "from", "source", "caller_number", "callerNumber", "Caller"]),
+    (
+        "callee",
+        ["callee", "called", "to", "destination", "receiver_number", "receiverNumber"],
+    ),
+    ("extension", ["extension", "ip_phone", "ipPhone", "IP_PHONE"]),
+    ("agent", ["agent", "agent_name", "agentName"]),
+    ("status", ["status", "disposition", "call_status", "callStatus"]),
+    ("customer_name", ["customer_name", "customerName"]),
+    (
+        "recording_url",
+        ["recording_url", "recordingUrl", "recording", "record_url", "recordUrl", "audio_url"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("field", "key"),
+    [(field, key) for field, keys in STRING_ALIASES for key in keys],
+)
+def test_string_field_alias(field: str, key: str) -> None:
+    """Every alias of a string field, snake or camelCase, fills that field."""
+    assert getattr(record({"callId": "x", key: "value"}), field) == "value"
+
+
+@pytest.mark.parametrize("key", ["call_id", "callId", "callID", "CallId", "CALL_ID", "id", "ID"])
+def test_call_id_alias(key: str) -> None:
+    """Every alias of the id fills ``call_id``."""
+    assert record({key: "20260121095227-IMCRRNJW-342"}).call_id == "20260121095227-IMCRRNJW-342"
+
+
+@pytest.mark.parametrize(
+    ("field", "key"),
+    [
+        ("started_at", key)
+        for key in [
+            "call_start_time",
+            "callStartTime",
+            "callStarttime",
+            "start_time",
+            "startTime",
+            "started_at",
+            "startedAt",
+        ]
+    ]
+    + [
+        ("ended_at", key)
+        for key in [
+            "call_end_time",
+            "callEndTime",
+            "callEndtime",
+            "end_time",
+            "endTime",
+            "ended_at",
+            "endedAt",
+        ]
+    ],
+)
+def test_timestamp_alias(field: str, key: str) -> None:
+    """Every alias of a timestamp, including the backend's ``callEndtime``, fills its field."""
+    expected = datetime(2026, 1, 21, 9, 52, 27, tzinfo=VN)
+    assert getattr(record({"callId": "x", key: "2026-01-21 09:52:27"}), field) == expected
+
+
+@pytest.mark.parametrize("key", ["duration", "call_duration", "callDuration", "billsec"])
+def test_duration_alias(key: str) -> None:
+    """Every alias of the duration fills ``duration``."""
+    assert record({"callId": "x", key: 35}).duration == 35.0
+
+
+@pytest.mark.parametrize("key", ["direction", "call_type", "callType", "Direction"])
+def test_direction_alias(key: str) -> None:
+    """Every alias of the direction fills ``direction``."""
+    assert record({"callId": "x", key: "outbound"}).direction is Direction.OUTBOUND
+
+
+@pytest.mark.parametrize("key", ["transcript", "transcription", "transcripts", "Transcript"])
+def test_transcript_alias(key: str) -> None:
+    """Every alias of the transcript fills ``CallDetail.transcript``."""
+    assert detail({"callId": "x", key: "Xin chào"}).transcript == Transcript(text="Xin chào")
+
+
+def test_unknown_keys_are_ignored_but_kept_in_raw() -> None:
+    """Keys outside the alias table map to nothing, and stay readable in ``raw``."""
+    row = {"callId": "x", "hangupCause": "NORMAL_CLEARING"}
+    assert record(row).raw["hangupCause"] == "NORMAL_CLEARING"
+
+
+# --- priority --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("row", "field", "expected"),
+    [
+        ({"id": "low", "call_id": "high"}, "call_id", "high"),
+        ({"id": "low", "callId": "high"}, "call_id", "high"),
+        ({"from": "low", "caller": "high"}, "caller", "high"),
+        ({"caller_number": "low", "source": "high"}, "caller", "high"),
+        ({"receiver_number": "low", "to": "mid", "callee": "high"}, "callee", "high"),
+        ({"ip_phone": "low", "extension": "high"}, "extension", "high"),
+        ({"agent_name": "low", "agent": "high"}, "agent", "high"),
+        ({"call_status": "low", "disposition": "mid", "status": "high"}, "status", "high"),
+        (
+            {"audio_url": "low", "record_url": "mid", "recordingUrl": "high"},
+            "recording_url",
+            "high",
+        ),
+        ({"billsec": 30, "duration": 35}, "duration", 35.0),
+        ({"billsec": 30, "call_duration": 33}, "duration", 33.0),
+        ({"call_type": "outbound", "direction": "inbound"}, "direction", Direction.INBOUND),
+    ],
+)
+def test_alias_priority(row: dict[str, Any], field: str, expected: object) -> None:
+    """When several aliases are present, the one listed first wins, whatever the key order."""
+    row.setdefault("callId", "x")
+    assert getattr(record(row), field) == expected
+
+
+def test_start_alias_priority() -> None:
+    """``call_start_time`` wins over ``start_time`` and ``started_at``."""
+    row = {
+        "callId": "x",
+        "started_at": "2026-01-21 01:00:00",
+        "start_time": "2026-01-21 02:00:00",
+        "callStartTime": "2026-01-21 03:00:00",
+    }
+    assert record(row).started_at == datetime(2026, 1, 21, 3, tzinfo=VN)
+
+
+@pytest.mark.parametrize(
+    ("row", "field", "expected"),
+    [
+        ({"caller": None, "from": "101"}, "caller", "101"),
+        ({"caller": "", "from": "101"}, "caller", "101"),
+        (
+            {"callStartTime": "0000-00-00 00:00:00", "start_time": 1768964400},
+            "started_at",
+            TEN_AM_VN,
+        ),
+        ({"duration": "n/a", "billsec": "30"}, "duration", 30.0),
+        ({"direction": "sideways", "call_type": 1}, "direction", Direction.OUTBOUND),
+    ],
+)
+def test_first_usable_alias_wins(row: dict[str, Any], field: str, expected: object) -> None:
+    """A null, blank or unreadable alias gives way to the next one that reads."""
+    row.setdefault("callId", "x")
+    assert getattr(record(row), field) == expected
+
+
+def test_keys_folding_to_the_same_alias_take_the_first_usable() -> None:
+    """``callId: null`` next to ``call_id`` falls through to the usable one."""
+    assert record({"callId": None, "call_id": "x"}).call_id == "x"
+
+
+def test_many_sources_for_one_field_are_all_tried() -> None:
+    """A field with more candidate keys than the inline limit still finds the usable one."""
+    row = {"id": "x", "caller": None, "Caller": "", "from": None, "source": None, "CallerNumber": 7}
+    assert record(row).caller == "7"
+
+
+# --- strings ---------------------------------------------------------------------------------
+
+
+def test_null_string_is_none_not_text() -> None:
+    """A null string field is ``None``, never the text ``"None"``."""
+    assert record({"callId": "x", "caller": None, "agentName": None}).caller is None
+
+
+@pytest.mark.parametrize("blank", ["", "   ", "\t\n"])
+def test_blank_strings_are_absent(blank: str) -> None:
+    """Empty and whitespace-only strings count as absent."""
+    assert record({"callId": "x", "caller": blank}).caller is None
+
+
+def test_strings_are_kept_verbatim() -> None:
+    """Non-blank strings are not stripped or altered."""
+    assert record({"callId": "x", "status": " ANSWERED "}).status == " ANSWERED "
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(912345678, "912345678"), (342, "342"), (0, "0"), (912345678.0, "912345678"), (1.5, "1.5")],
+)
+def test_numbers_for_string_fields_become_text(value: object, expected: str) -> None:
+    """Phone numbers and extensions sent as numbers become their decimal text."""
+    assert record({"callId": "x", "caller": value, "extension": value}).caller == expected
+
+
+@pytest.mark.parametrize("value", [True, False, [], ["0912"], {"n": "0912"}, float("nan")])
+def test_unusable_string_values_are_none(value: object) -> None:
+    """Booleans, lists, objects and NaN are not strings: the field is ``None``."""
+    assert record({"callId": "x", "caller": value}).caller is None
+
+
+def test_strict_str_hook_refuses_none() -> None:
+    """``structure(None, str)`` is an error, not ``"None"`` as cattrs' default gives."""
+    with pytest.raises(ResponseFormatError):
+        CONVERTER.structure(None, str)
+
+
+def test_strict_str_hook_reads_numbers() -> None:
+    """``structure(342, str)`` gives ``"342"``."""
+    assert CONVERTER.structure(342, str) == "342"
+
+
+def test_str_subclass_values_become_plain_text() -> None:
+    """A str subclass (an enum member, say) becomes a plain ``str`` of its value."""
+    result = record({"callId": Direction.INBOUND, "status": Direction.OUTBOUND})
+    assert (result.call_id, result.status) == ("inbound", "outbound")
+    assert type(result.status) is str
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, None), ("", None), (5, "5"), ("a", "a")])
+def test_optional_str_hook(value: object, expected: str | None) -> None:
+    """``structure(x, str | None)`` gives ``None`` for null or blank and text otherwise."""
+    assert CONVERTER.structure(value, str | None) == expected  # type: ignore[arg-type]
+
+
+# --- call id ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("value", "expected"), [(12345, "12345"), ("  abc-1 ", "abc-1")])
+def test_call_id_normalised(value: object, expected: str) -> None:
+    """An integer id becomes text; surrounding whitespace is stripped."""
+    assert record({"id": value}).call_id == expected
+
+
+def test_missing_id_names_the_keys_seen() -> None:
+    """A record with no id field is a ResponseFormatError naming its keys."""
+    with pytest.raises(
+        ResponseFormatError, match=r"no id field \(keys seen: callStartTime, caller"
+    ):
+        record({"callStartTime": "2026-01-21 09:52:27", "caller": "0912"})
+
+
+def test_missing_id_is_reported_again_from_the_cached_plan() -> None:
+    """The same id-less key set fails every time, not only the first."""
+    converter = make_converter(VN)
+    for _ in range(2):
+        with pytest.raises(ResponseFormatError, match="keys seen: caller"):
+            structure_records(converter, [{"caller": "0912"}])
+
+
+def test_missing_id_message_is_bounded() -> None:
+    """A record with very many keys gets a short error message, values never shown."""
+    row = {f"{'k' * 100}{n}": "secret" for n in range(100)}
+    with pytest.raises(ResponseFormatError) as info:
+        record(row)
+    assert len(str(info.value)) < 1200
+    assert "secret" not in str(info.value)
+    assert str(info.value).endswith(", ...)")
+
+
+@pytest.mark.parametrize("value", [None, "", "   ", [], {}, True])
+def test_unusable_id_is_missing(value: object) -> None:
+    """A null, blank or non-scalar id counts as no id."""
+    with pytest.raises(ResponseFormatError, match="no id field"):
+        record({"callId": value, "caller": "0912"})
+
+
+@pytest.mark.parametrize("row", [["callId", "x"], "callId", None, 5, 1.5, True])
+def test_non_object_row_is_rejected(row: object) -> None:
+    """A list item that is not a JSON object is a ResponseFormatError."""
+    with pytest.raises(ResponseFormatError, match="must be a JSON object"):
+        record(row)
+
+
+@pytest.mark.parametrize("rows", [{"callId": "x"}, "callId", None, 5])
+def test_non_list_rows_are_rejected(rows: object) -> None:
+    """``structure_records`` wants a list; anything else is a ResponseFormatError."""
+    with pytest.raises(ResponseFormatError, match="must be a JSON list"):
+        structure_records(CONVERTER, rows)  # type: ignore[arg-type]
+
+
+# --- timestamps ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2026-01-21T10:00:00+07:00", TEN_AM_VN),
+        ("2026-01-21T03:00:00Z", TEN_AM_VN),
+        ("2026-01-21T03:00:00+00:00", TEN_AM_VN),
+        ("2026-01-21T10:00:00", TEN_AM_VN),
+        ("2026-01-21 10:00:00", TEN_AM_VN),
+        ("2026-01-21T10:00:00.000", TEN_AM_VN),
+        ("21/01/2026 10:00:00", TEN_AM_VN),
+        (1768964400, TEN_AM_VN),
+        (1768964400.0, TEN_AM_VN),
+        (1768964400000, TEN_AM_VN),
+        ("1768964400", TEN_AM_VN),
+        ("1768964400000", TEN_AM_VN),
+    ],
+)
+def test_timestamp_forms(value: object, expected: datetime) -> None:
+    """ISO with or without offset, space-separated, epoch seconds or ms all read."""
+    assert record({"callId": "x", "callStartTime": value}).started_at == expected
+
+
+def test_naive_timestamp_is_in_session_tz() -> None:
+    """A timestamp without offset is read in the converter's time zone."""
+    started = record({"callId": "x", "callStartTime": "2026-01-21 10:00:00"}).started_at
+    assert started is not None
+    assert started.utcoffset() == SEVEN
+
+
+@pytest.mark.parametrize(
+    "value", ["0000-00-00 00:00:00", "yesterday", "", None, True, [], {}, 10**400]
+)
+def test_unreadable_timestamp_is_none_and_kept_raw(value: object) -> None:
+    """An unreadable timestamp is ``None``; ``raw`` still holds what came."""
+    row = {"callId": "x", "callStartTime": value}
+    result = record(row)
+    assert result.started_at is None
+    assert result.raw["callStartTime"] is value
+
+
+def test_datetime_hooks() -> None:
+    """``structure(x, datetime)`` reads or fails cleanly; ``datetime | None`` gives ``None``."""
+    assert CONVERTER.structure("2026-01-21 10:00:00", datetime) == TEN_AM_VN
+    assert CONVERTER.structure("nope", datetime | None) is None  # type: ignore[arg-type]
+    with pytest.raises(ResponseFormatError):
+        CONVERTER.structure("nope", datetime)
+
+
+# --- duration --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (35, 35.0),
+        (35.5, 35.5),
+        (0, 0.0),
+        ("35", 35.0),
+        (" 35 ", 35.0),
+        ("35.25", 35.25),
+        ("00:00:35", 35.0),
+        ("01:02:03", 3723.0),
+        ("1:02:03", 3723.0),
+        ("02:03", 123.0),
+        ("75:30", 4530.0),
+        ("00:00:35.5", 35.5),
+        ("abc", None),
+        ("", None),
+        ("-5", None),
+        (-5, None),
+        (True, None),
+        (None, None),
+        ("12:75", None),
+        ("1:75:00", None),
+        ("1:2:3:4", None),
+        (float("nan"), None),
+        (float("inf"), None),
+        (10**400, None),
+        ([35], None),
+    ],
+)
+def test_duration_forms(value: object, expected: float | None) -> None:
+    """Durations read from numbers, digit strings and clock strings; the rest is ``None``."""
+    assert record({"callId": "x", "duration": value}).duration == expected
+
+
+# --- direction -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (0, Direction.INBOUND),
+        ("0", Direction.INBOUND),
+        ("inbound", Direction.INBOUND),
+        ("in", Direction.INBOUND),
+        ("incoming", Direction.INBOUND),
+        ("INBOUND", Direction.INBOUND),
+        (" In ", Direction.INBOUND),
+        (1, Direction.OUTBOUND),
+        ("1", Direction.OUTBOUND),
+        ("outbound", Direction.OUTBOUND),
+        ("out", Direction.OUTBOUND),
+        ("Outgoing", Direction.OUTBOUND),
+        ("internal", Direction.INTERNAL),
+        ("LOCAL", Direction.INTERNAL),
+        ("sideways", Direction.UNKNOWN),
+        (2, Direction.UNKNOWN),
+        (True, Direction.UNKNOWN),
+        (None, Direction.UNKNOWN),
+        ([], Direction.UNKNOWN),
+    ],
+)
+def test_direction_forms(value: object, expected: Direction) -> None:
+    """Direction codes and words read case-insensitively; anything else is UNKNOWN."""
+    assert record({"callId": "x", "direction": value}).direction is expected
+
+
+def test_absent_direction_is_unknown() -> None:
+    """A record without any direction key is UNKNOWN."""
+    assert record({"callId": "x"}).direction is Direction.UNKNOWN
+
+
+def test_direction_hook() -> None:
+    """``structure(x, Direction)`` never fails: unknown values are UNKNOWN."""
+    assert CONVERTER.structure("out", Direction) is Direction.OUTBOUND
+    assert CONVERTER.structure({"weird": 1}, Direction) is Direction.UNKNOWN
+
+
+# --- raw and whole records -------------------------------------------------------------------
+
+
+def test_raw_is_the_received_object() -> None:
+    """``raw`` is the very dict that was received, keys unfolded."""
+    row = sample("list_camel")
+    assert record(row).raw is row
+
+
+def test_absent_fields_keep_defaults() -> None:
+    """A record with only an id has every other field at its default."""
+    assert record({"id": "x"}) == CallRecord(call_id="x", raw={"id": "x"})
+
+
+def test_camel_case_sample() -> None:
+    """The documented camelCase record maps onto every field."""
+    result = record(sample("list_camel"))
+    assert result.call_id == "20260121095227-IMCRRNJW-342"
+    assert result.started_at == datetime(2026, 1, 21, 9, 52, 27, tzinfo=VN)
+    assert result.ended_at == datetime(2026, 1, 21, 9, 53, 2, tzinfo=VN)
+    assert result.duration == 35.0
+    assert result.direction is Direction.INBOUND
+    assert (result.caller, result.callee, result.extension) == ("0912345678", "02873001234", "342")
+    assert (result.agent, result.status) == ("Nguyễn Văn An", "ANSWERED")
+    assert result.customer_name == "Trần Thị Bích"
+    assert result.recording_url is not None
+    assert result.recording_url.endswith("20260121095227-IMCRRNJW-342.wav")
+
+
+def test_snake_case_sample() -> None:
+    """The snake_case record with other aliases maps onto the same fields."""
+    result = record(sample("list_snake"))
+    assert result.call_id == "20260121094501-QWERTYUI-101"
+    assert result.started_at == datetime(2026, 1, 21, 2, 45, 1, tzinfo=UTC)
+    assert result.duration == 19.0
+    assert result.direction is Direction.OUTBOUND
+    assert (result.caller, result.callee, result.extension) == ("101", "0987654321", "101")
+    assert (result.agent, result.status, result.recording_url) == (
+        "Lê Minh Châu",
+        "NO ANSWER",
+        None,
+    )
+
+
+def test_records_keep_order() -> None:
+    """``structure_records`` returns a tuple in the rows' order."""
+    rows = [{"callId": str(n)} for n in range(5)]
+    assert [r.call_id for r in structure_records(CONVERTER, rows)] == ["0", "1", "2", "3", "4"]
+
+
+def test_empty_list_gives_empty_tuple() -> None:
+    """An empty page structures to an empty tuple."""
+    assert structure_records(CONVERTER, []) == ()
+
+
+def test_mapping_rows_are_accepted() -> None:
+    """A read-only mapping row works like a dict and is kept as ``raw``."""
+    from types import MappingProxyType
+
+    row = MappingProxyType({"callId": "x", "caller": "1"})
+    result = structure_records(CONVERTER, [row])[0]
+    assert (result.caller, result.raw) == ("1", row)
+
+
+def test_structure_through_the_converter() -> None:
+    """``converter.structure`` builds records, details and transcripts through registered hooks."""
+    row = sample("list_camel")
+    assert CONVERTER.structure(row, CallRecord) == record(row)
+    assert type(CONVERTER.structure(row, CallDetail)) is CallDetail
+    assert CONVERTER.structure("hi", Transcript) == Transcript(text="hi")
+
+
+def test_record_does_not_read_transcript() -> None:
+    """A list record is a plain CallRecord even when the row carries a transcript."""
+    result = record({"callId": "x", "transcript": "hi"})
+    assert type(result) is CallRecord
+
+
+class _ExplodingMapping(Mapping[str, Any]):
+    """A mapping whose values cannot be read, to provoke a foreign exception."""
+
+    def __getitem__(self, key: str) -> Any:
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(["callId", "caller"])
+
+    def __len__(self) -> int:
+        return 2
+
+
+def test_foreign_exceptions_become_response_format_errors() -> None:
+    """An unexpected exception while reading is a ResponseFormatError with the cause chained."""
+    with pytest.raises(ResponseFormatError) as info:
+        record(_ExplodingMapping())
+    assert isinstance(info.value.__cause__, KeyError)
+    with pytest.raises(ResponseFormatError):
+        detail(_ExplodingMapping())
+
+
+class _EvilStr(str):
+    """A string whose methods fail, to provoke a foreign exception inside a plain dict."""
+
+    def strip(self, chars: str | None = None) -> str:
+        raise RuntimeError("boom")
+
+
+def test_foreign_exceptions_in_list_rows_are_wrapped() -> None:
+    """An exception raised while reading a plain dict row is a ResponseFormatError too."""
+    with pytest.raises(ResponseFormatError) as info:
+        structure_records(make_converter(VN), [{"callId": "x", "caller": _EvilStr("1")}])
+    assert isinstance(info.value.__cause__, RuntimeError)
+
+
+def test_non_string_keys_are_ignored() -> None:
+    """Keys that are not strings map to nothing but do not break the record."""
+    row: dict[Any, Any] = {1: "one", None: "none", "callId": "x"}
+    assert record(row).raw is row
+
+
+def test_keys_are_never_compiled() -> None:
+    """Keys that look like code are plain data: they reach ``raw`` and nothing runs."""
+    row = {"callId": "x", '"]; raise SystemExit("': 1, "caller\n": "101", "__import__('os')": 2}
+    result = record(row)
+    assert (result.call_id, result.caller, result.raw) == ("x", "101", row)
+
+
+_json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
+_json = st.recursive(
+    _json_scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=8,
+)
+_keys = st.sampled_from(
+    ["callId", "id", "callStartTime", "duration", "direction", "caller", "transcript", "x"]
+)
+
+
+@given(st.dictionaries(_keys | st.text(max_size=10), _json, max_size=8))
+def test_any_json_object_structures_or_fails_cleanly(row: dict[str, Any]) -> None:
+    """Arbitrary JSON objects give a record or a ResponseFormatError, nothing else."""
+    for structure in (record, detail):
+        try:
+            result = structure(row)
+        except ResponseFormatError:
+            continue
+        assert result.raw is row
+        assert result.call_id
+
+
+# --- transcripts -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("Xin chào", Transcript(text="Xin chào")),
+        (
+            ["Xin chào", "Chào bạn"],
+            Transcript(
+                text="Xin chào\nChào bạn",
+                segments=(TranscriptSegment(text="Xin chào"), TranscriptSegment(text="Chào bạn")),
+            ),
+        ),
+        (
+            [{"speaker": "agent", "text": "A", "start": 0, "end": "1.5"}],
+            Transcript(
+                text="A", segments=(TranscriptSegment(text="A", speaker="agent", start=0, end=1.5),)
+            ),
+        ),
+        (
+            {"text": "whole", "segments": [{"speaker": "agent", "text": "A"}]},
+            Transcript(text="whole", segments=(TranscriptSegment(text="A", speaker="agent"),)),
+        ),
+        (
+            {"segments": [{"text": "A"}, {"text": "B"}]},
+            Transcript(
+                text="A\nB", segments=(TranscriptSegment(text="A"), TranscriptSegment(text="B"))
+            ),
+        ),
+        ({"text": "only text"}, Transcript(text="only text")),
+    ],
+    ids=["string", "string-list", "segment-list", "text-and-segments", "segments-only", "text"],
+)
+def test_transcript_forms(value: object, expected: Transcript) -> None:
+    """A transcript reads from a string, a segment list or ``{"text", "segments"}``."""
+    assert detail({"callId": "x", "transcript": value}).transcript == expected
+
+
+@pytest.mark.parametrize(
+    ("segment", "expected"),
+    [
+        ({"role": "agent", "content": "A", "begin": 1, "to": 2}, ("agent", "A", 1.0, 2.0)),
+        ({"channel": 0, "transcript": "A", "from": "1.5", "end": 2}, ("0", "A", 1.5, 2.0)),
+        (
+            {"speakerLabel": "spk_1", "sentence": "A", "startTime": 3, "endTime": "4"},
+            ("spk_1", "A", 3.0, 4.0),
+        ),
+        ({"Speaker": "agent", "Text": "A", "Start": "00:01:02"}, ("agent", "A", 62.0, None)),
+        ({"speaker": "agent", "text": "A", "start": "soon", "end": -1}, ("agent", "A", None, None)),
+    ],
+)
+def test_segment_aliases(segment: dict[str, Any], expected: tuple[object, ...]) -> None:
+    """Segment keys are tolerant: speaker/role/channel, text/content, start/begin/from, end/to."""
+    transcript = detail({"callId": "x", "transcript": [segment]}).transcript
+    assert transcript is not None
+    seg = transcript.segments[0]
+    assert (seg.speaker, seg.text, seg.start, seg.end) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [None, "", "   ", [], {}, [None, 5, {"speaker": "agent"}, ""], {"segments": []}, 42, True],
+)
+def test_empty_or_unreadable_transcript_is_none(value: object) -> None:
+    """An empty, null or unreadable transcript is ``None``; the detail is still built."""
+    result = detail({"callId": "x", "transcript": value})
+    assert result.transcript is None
+    assert result.call_id == "x"
+
+
+def test_double_encoded_segments_in_object() -> None:
+    """``{"segments": "<JSON list>"}`` is decoded too."""
+    value = {"segments": json.dumps([{"text": "A"}, {"text": "B"}])}
+    transcript = detail({"callId": "x", "transcript": value}).transcript
+    assert transcript is not None
+    assert transcript.text == "A\nB"
+
+
+def test_nested_transcript_object() -> None:
+    """A transcript wrapped once more (``{"transcript": [...]}``) is unwrapped."""
+    value = {"transcript": [{"text": "A"}, {"text": "B"}]}
+    transcript = detail({"callId": "x", "transcription": value}).transcript
+    assert transcript is not None
+    assert (transcript.text, len(transcript.segments)) == ("A\nB", 2)
+
+
+def test_unreadable_segments_are_skipped() -> None:
+    """Segments without text are dropped; the readable ones stay, in order."""
+    value = [{"speaker": "agent"}, "A", None, {"text": "B"}]
+    transcript = detail({"callId": "x", "transcript": value}).transcript
+    assert transcript is not None
+    assert [s.text for s in transcript.segments] == ["A", "B"]
+
+
+def test_double_encoded_transcript_is_decoded() -> None:
+    """A transcript that is a JSON list inside a string is decoded into segments."""
+    transcript = detail(sample("detail_double_encoded")).transcript
+    assert transcript is not None
+    assert transcript.text == "Xin chào\nChào bạn"
+    assert transcript.segments[1] == TranscriptSegment(
+        text="Chào bạn", speaker="customer", start=1.0, end=2.0
+    )
+
+
+@pytest.mark.parametrize("text", ["[agent] Xin chào", "{not json}", "[1, 2]", "[]"])
+def test_bracketed_text_stays_text(text: str) -> None:
+    """A string that only looks like JSON, or decodes to nothing usable, stays plain text."""
+    assert detail({"callId": "x", "transcript": text}).transcript == Transcript(text=text)
+
+
+def test_deeply_nested_json_string_stays_text() -> None:
+    """Absurdly nested JSON in a transcript string is plain text, not a crash."""
+    text = "[" * 100_000 + "]" * 100_000
+    transcript = detail({"callId": "x", "transcript": text}).transcript
+    assert transcript is not None
+    assert transcript.text == text
+
+
+def test_transcript_hooks() -> None:
+    """``structure(x, Transcript)`` fails cleanly on nothing; ``Transcript | None`` gives None."""
+    assert CONVERTER.structure(None, Transcript | None) is None  # type: ignore[arg-type]
+    assert CONVERTER.structure({"text": "a"}, Transcript | None) == Transcript(  # type: ignore[arg-type]
+        text="a"
+    )
+    with pytest.raises(ResponseFormatError):
+        CONVERTER.structure(None, Transcript)
+    assert CONVERTER.structure({"content": "A"}, TranscriptSegment) == TranscriptSegment(text="A")
+    with pytest.raises(ResponseFormatError):
+        CONVERTER.structure(5, TranscriptSegment)
+
+
+# --- details ---------------------------------------------------------------------------------
+
+
+def test_detail_has_record_fields_and_transcript() -> None:
+    """A detail carries every record field plus its transcript."""
+    result = detail(sample("detail_segments"))
+    assert type(result) is CallDetail
+    assert result.call_id == "20260121100000-ABCDEFGH-205"
+    assert result.started_at == TEN_AM_VN
+    assert result.ended_at == TEN_AM_VN + timedelta(minutes=1)
+    assert result.duration == 60.0
+    assert result.direction is Direction.INBOUND
+    assert (result.caller, result.callee, result.extension) == ("912345678", "02873001234", "205")
+    assert (result.agent, result.status) == ("Phạm Thu Hà", "ANSWERED")
+    assert result.recording_url is not None
+    assert result.transcript is not None
+    assert result.transcript.text == "Alohub xin chào.\nTôi cần hỗ trợ."
+    assert result.transcript.segments == (
+        TranscriptSegment(text="Alohub xin chào.", speaker="agent", start=0.0, end=1.5),
+        TranscriptSegment(text="Tôi cần hỗ trợ.", speaker="customer", start=1.5, end=3.25),
+    )
+
+
+def test_detail_without_transcript() -> None:
+    """A detail without any transcript key has ``transcript=None``."""
+    assert detail(sample("list_snake")).transcript is None
+
+
+def test_detail_without_id_is_rejected() -> None:
+    """A detail with no id field is a ResponseFormatError naming its keys."""
+    with pytest.raises(ResponseFormatError, match="keys seen: transcript"):
+        detail({"transcript": "hi"})
+
+
+@pytest.mark.parametrize("obj", [None, [], "x", 5])
+def test_non_object_detail_is_rejected(obj: object) -> None:
+    """A detail that is not a JSON object is a ResponseFormatError."""
+    with pytest.raises(ResponseFormatError):
+        detail(obj)
+
+
+# --- output ----------------------------------------------------------------------------------
+
+
+def test_unstructure_is_json_ready_in_field_order() -> None:
+    """``unstructure`` gives model-ordered keys, ISO datetimes, the direction value, no raw."""
+    out = unstructure(CONVERTER, record(sample("list_camel")))
+    names = [f.name for f in attrs.fields(CallRecord) if f.name != "raw"]
+    assert list(out) == names
+    assert out["started_at"] == "2026-01-21T09:52:27+07:00"
+    assert out["direction"] == "inbound"
+    assert json.loads(json.dumps(out)) == out
+
+
+def test_unstructure_detail_includes_transcript() -> None:
+    """A detail's output ends with its transcript as ``{"text", "segments": [...]}``."""
+    out = unstructure(CONVERTER, detail(sample("detail_segments")))
+    assert list(out)[-1] == "transcript"
+    assert "raw" not in out
+    assert out["transcript"]["text"] == "Alohub xin chào.\nTôi cần hỗ trợ."
+    assert out["transcript"]["segments"][0] == {
+        "text": "Alohub xin chào.",
+        "speaker": "agent",
+        "start": 0.0,
+        "end": 1.5,
+    }
+    assert json.loads(json.dumps(out)) == out
+
+
+def test_unstructure_keeps_none_fields() -> None:
+    """Absent fields are output as null, so every line has the same columns."""
+    out = unstructure(CONVERTER, record({"id": "x"}))
+    assert out["started_at"] is None
+    assert out["direction"] == "unknown"
+
+
+# --- plans and converters --------------------------------------------------------------------
+
+
+def test_key_set_is_planned_once() -> None:
+    """Records with the same keys share one cached plan."""
+    converter = make_converter(VN)
+    structure_records(converter, [{"callId": str(n), "caller": "1"} for n in range(10)])
+    assert len(plan_cache(converter, CallRecord).plans) == 1
+
+
+def test_plan_cache_is_bounded() -> None:
+    """More distinct key sets than the bound never grow the cache past it, and all still read."""
+    converter = make_converter(VN)
+    rows = [{"callId": str(n), f"extra{n}": n} for n in range(MAX_PLANS + 50)]
+    records = structure_records(converter, rows)
+    assert [r.call_id for r in records] == [str(n) for n in range(MAX_PLANS + 50)]
+    assert len(plan_cache(converter, CallRecord).plans) == MAX_PLANS
+
+
+def test_shapes_are_shared_between_key_sets() -> None:
+    """Key sets that differ only in unmapped keys reuse one generated builder."""
+    converter = make_converter(VN)
+    structure_records(converter, [{"callId": str(n), f"extra{n}": n} for n in range(20)])
+    assert len(plan_cache(converter, CallRecord).factories) == 1
+
+
+def test_wide_records_are_not_cached() -> None:
+    """A record with more keys than the cache limit is read but its plan is not kept."""
+    converter = make_converter(VN)
+    row: dict[str, Any] = {f"k{n}": n for n in range(MAX_CACHED_KEYS + 1)}
+    row["callId"] = "x"
+    assert structure_records(converter, [row])[0].call_id == "x"
+    assert len(plan_cache(converter, CallRecord).plans) == 0
+
+
+def test_generated_builders_are_bounded() -> None:
+    """More record shapes than the bound never grow the builder cache past it."""
+    converter = make_converter(VN)
+    optional = ["caller", "callee", "extension", "agent", "status", "customerName", "recording"]
+    rows = [
+        {"callId": str(n), **{key: "v" for bit, key in enumerate(optional) if n >> bit & 1}}
+        for n in range(2 ** len(optional))
+    ]
+    records = structure_records(converter, rows)
+    assert records[-1].customer_name == "v"
+    assert len(plan_cache(converter, CallRecord).factories) == MAX_SHAPES
+
+
+@pytest.mark.parametrize("tz", [VN, UTC, timezone(SEVEN)])
+def test_get_converter_is_cached_per_tz(tz: tzinfo) -> None:
+    """``get_converter`` returns the same converter for the same tz."""
+    assert get_converter(tz) is get_converter(tz)
+
+
+def test_get_converter_differs_between_tz() -> None:
+    """Different time zones get different converters, each reading naive times in its own tz."""
+    row = {"callId": "x", "callStartTime": "2026-01-21 10:00:00"}
+    assert get_converter(VN) is not get_converter(UTC)
+    utc_record = structure_records(get_converter(UTC), [row])[0]
+    assert utc_record.started_at == datetime(2026, 1, 21, 10, tzinfo=UTC)
+
+
+def test_make_converter_returns_independent_converters() -> None:
+    """Each ``make_converter`` call is a fresh converter; hooks on one never reach another."""
+    first, second = make_converter(VN), make_converter(VN)
+    assert first is not second
+    assert first is not cattrs.global_converter
+    first.register_structure_hook(Transcript, lambda obj, _: Transcript(text="patched"))
+    assert second.structure("hi", Transcript) == Transcript(text="hi")
+    assert plan_cache(first, CallRecord) is not plan_cache(second, CallRecord)
+
+
+class _UnhashableTz(tzinfo):
+    """A custom tzinfo that cannot be a cache key."""
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def utcoffset(self, dt: datetime | None) -> timedelta:
+        return SEVEN
+
+    def dst(self, dt: datetime | None) -> timedelta:
+        return timedelta(0)
+
+    def tzname(self, dt: datetime | None) -> str:
+        return "+07"
+
+
+def test_get_converter_accepts_unhashable_tz() -> None:
+    """An unhashable custom tzinfo still gets a working converter."""
+    converter = get_converter(_UnhashableTz())
+    row = {"callId": "x", "callStartTime": "2026-01-21 10:00:00"}
+    assert structure_records(converter, [row])[0].started_at == TEN_AM_VN
+
+
+def test_replaced_record_hook_is_used_and_guarded() -> None:
+    """A record hook registered by hand is used, and its failures become ResponseFormatError."""
+    converter = make_converter(VN)
+    converter.register_structure_hook(CallRecord, lambda obj, cls: cls(call_id="mine"))
+    assert structure_records(converter, [{}])[0].call_id == "mine"
+    converter.register_structure_hook(CallRecord, lambda obj, cls: obj)
+    with pytest.raises(ResponseFormatError, match="returned dict"):
+        structure_records(converter, [{}])
+    converter.register_structure_hook(CallDetail, lambda obj, cls: obj["missing"])
+    with pytest.raises(ResponseFormatError) as info:
+        structure_detail(converter, {})
+    assert isinstance(info.value.__cause__, KeyError)
+
+
+def test_global_converter_is_untouched() -> None:
+    """Building converters leaves cattrs' global converter with its own str hook."""
+    make_converter(VN)
+    assert cattrs.global_converter.structure(None, str) == "None"

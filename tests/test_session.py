@@ -1,0 +1,489 @@
+"""AlohubSession: lifecycle, credentials, request shape, retries, error mapping."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from datetime import date, datetime
+from typing import Any
+
+import aiohttp
+import pytest
+from aioresponses import aioresponses
+from yarl import URL
+
+import alohub_async
+from alohub_async import (
+    AlohubError,
+    AlohubSession,
+    APIConnectionError,
+    APIResponseError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    CallDetail,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseFormatError,
+    ServerError,
+)
+from helpers import ACCESS_TOKEN, API_KEY, BASE_URL
+
+LIST_URL = f"{BASE_URL}/api/report/call-logs"
+CALL_ID = "20260121095227-IMCRRNJW-342"
+DETAIL_URL = f"{LIST_URL}/{CALL_ID}"
+RECORD = {"callId": CALL_ID, "callStartTime": "2026-01-21 09:52:27", "caller": "0912345678"}
+OK_PAGE = {"success": "1", "error_code": "SUCCESS", "data": [RECORD], "totalRecord": 1}
+
+
+def sent(mocked: aioresponses, method: str, url: str) -> list[Any]:
+    """The calls aioresponses recorded for one method and URL."""
+    return list(mocked.requests.get((method, URL(url)), []))
+
+
+# --- construction -----------------------------------------------------------------------
+
+
+def test_missing_api_key_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a key argument or ALOHUB_API_KEY, construction fails and says how to fix it."""
+    monkeypatch.delenv("ALOHUB_API_KEY", raising=False)
+    with pytest.raises(ValueError, match="ALOHUB_API_KEY"):
+        AlohubSession(access_token="t")
+
+
+def test_missing_access_token_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a token argument or ALOHUB_ACCESS_TOKEN, construction fails."""
+    monkeypatch.delenv("ALOHUB_ACCESS_TOKEN", raising=False)
+    with pytest.raises(ValueError, match="ALOHUB_ACCESS_TOKEN"):
+        AlohubSession(api_key="k")
+
+
+async def test_environment_fallbacks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Key, token and base URL fall back to the ALOHUB_* variables."""
+    monkeypatch.setenv("ALOHUB_API_KEY", "env-key")
+    monkeypatch.setenv("ALOHUB_ACCESS_TOKEN", "env-token")
+    monkeypatch.setenv("ALOHUB_BASE_URL", "https://env.example/")
+    with aioresponses() as mocked:
+        mocked.get(f"https://env.example/api/report/call-logs/{CALL_ID}", payload=RECORD)
+        async with AlohubSession() as alohub:
+            assert alohub.base_url == "https://env.example"
+            await alohub.get_call(CALL_ID)
+        headers = sent(mocked, "GET", f"https://env.example/api/report/call-logs/{CALL_ID}")[0]
+    assert headers.kwargs["headers"]["Authorization"] == "env-key"
+    assert headers.kwargs["headers"]["X-ACCESS-TOKEN"] == "env-token"
+
+
+def test_default_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without base_url or ALOHUB_BASE_URL the production URL is used."""
+    monkeypatch.delenv("ALOHUB_BASE_URL", raising=False)
+    assert AlohubSession(api_key="k", access_token="t").base_url == "https://app.alohub.vn:9909"
+
+
+def test_plain_http_is_refused_off_loopback() -> None:
+    """base_url must be https unless the host is loopback."""
+    with pytest.raises(ValueError, match="https"):
+        AlohubSession(api_key="k", access_token="t", base_url="http://app.alohub.vn:9909")
+    AlohubSession(api_key="k", access_token="t", base_url="http://127.0.0.1:9909")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"page_size": 0}, "page_size"),
+        ({"concurrency": -1}, "concurrency"),
+        ({"max_retries": -1}, "max_retries"),
+        ({"timeout": 0}, "timeout"),
+        ({"tz": "Nowhere/Land"}, "time zone"),
+        ({"rate_limit": 0}, "rate_limit"),
+        ({"max_body_size": 0}, "max_body_size"),
+    ],
+)
+def test_bad_constructor_arguments(kwargs: dict[str, Any], match: str) -> None:
+    """Each invalid option is a ValueError naming it."""
+    with pytest.raises(ValueError, match=match):
+        AlohubSession(api_key="k", access_token="t", **kwargs)
+
+
+def test_header_injection_is_refused() -> None:
+    """A key with a newline is refused without echoing it."""
+    with pytest.raises(ValueError, match="api_key") as info:
+        AlohubSession(api_key="k\r\nX-Evil: 1", access_token="t")
+    assert "Evil" not in str(info.value)
+
+
+def test_repr_hides_secrets() -> None:
+    """repr() shows the base URL and state but neither key nor token."""
+    alohub = AlohubSession(api_key=API_KEY, access_token=ACCESS_TOKEN, base_url=BASE_URL)
+    text = repr(alohub) + str(alohub)
+    assert BASE_URL in text
+    assert "SECRET" not in text
+
+
+# --- lifecycle --------------------------------------------------------------------------
+
+
+async def test_close_is_idempotent() -> None:
+    """close() may be called any number of times."""
+    alohub = AlohubSession(api_key="k", access_token="t", base_url=BASE_URL)
+    await alohub.close()
+    await alohub.close()
+    assert alohub.closed
+
+
+async def test_closed_session_refuses_requests(mocked: aioresponses) -> None:
+    """A closed session raises a clear error instead of sending."""
+    async with AlohubSession(api_key="k", access_token="t", base_url=BASE_URL) as alohub:
+        pass
+    with pytest.raises(RuntimeError, match="closed"):
+        await alohub.get_call(CALL_ID)
+    with pytest.raises(RuntimeError, match="closed"):
+        alohub.iter_calls(date(2026, 1, 1), date(2026, 1, 2))
+    with pytest.raises(RuntimeError, match="closed"):
+        async with alohub:
+            pass
+    assert not mocked.requests
+
+
+async def test_entering_twice_is_refused() -> None:
+    """An open session cannot be entered again."""
+    async with AlohubSession(api_key="k", access_token="t", base_url=BASE_URL) as alohub:
+        with pytest.raises(RuntimeError, match="already open"):
+            await alohub.__aenter__()
+
+
+async def test_borrowed_client_session_is_not_closed(mocked: aioresponses) -> None:
+    """A client_session passed in stays open after the AlohubSession closes."""
+    mocked.get(DETAIL_URL, payload=RECORD)
+    async with aiohttp.ClientSession() as client:
+        async with AlohubSession(
+            api_key="k", access_token="t", base_url=BASE_URL, client_session=client
+        ) as alohub:
+            await alohub.get_call(CALL_ID)
+        assert not client.closed
+
+
+async def test_owned_client_session_is_closed(mocked: aioresponses) -> None:
+    """The aiohttp session the client created is closed with it."""
+    mocked.get(DETAIL_URL, payload=RECORD)
+    async with AlohubSession(api_key="k", access_token="t", base_url=BASE_URL) as alohub:
+        await alohub.get_call(CALL_ID)
+        client = alohub._client
+    assert client is not None and client.closed
+
+
+async def test_usable_without_async_with(mocked: aioresponses) -> None:
+    """A session opens lazily on first use and closes with close()."""
+    mocked.get(DETAIL_URL, payload=RECORD)
+    alohub = AlohubSession(api_key="k", access_token="t", base_url=BASE_URL)
+    try:
+        assert (await alohub.get_call(CALL_ID)).call_id == CALL_ID
+    finally:
+        await alohub.close()
+
+
+def test_version_comes_from_metadata() -> None:
+    """__version__ is the installed distribution's version."""
+    from importlib.metadata import version
+
+    assert alohub_async.__version__ == version("alohub-async")
+
+
+# --- request shape ----------------------------------------------------------------------
+
+
+async def test_list_request_shape(mocked: aioresponses, session: AlohubSession) -> None:
+    """The list call POSTs the four fields, times in the session tz, with every header."""
+    mocked.post(LIST_URL, payload=OK_PAGE)
+    page = await session.get_calls_page(date(2025, 4, 13), datetime(2025, 4, 14, 12, 30), page=1)
+    assert [r.call_id for r in page.items] == [CALL_ID]
+    assert page.total == 1
+    (call,) = sent(mocked, "POST", LIST_URL)
+    assert json.loads(call.kwargs["data"]) == {
+        "callStartTime": "2025-04-13T00:00:00+07:00",
+        "callEndtime": "2025-04-14T12:30:00+07:00",
+        "page": 1,
+        "limit": 50,
+    }
+    headers = call.kwargs["headers"]
+    assert headers["Authorization"] == API_KEY
+    assert headers["X-ACCESS-TOKEN"] == ACCESS_TOKEN
+    assert headers["Accept"] == "application/json, text/plain, */*"
+    assert headers["X-Requested-With"] == "XMLHttpRequest"
+    assert headers["Content-Type"] == "application/json"
+    assert headers["User-Agent"].startswith(f"alohub-async/{alohub_async.__version__} ")
+    assert not headers["Authorization"].startswith("Bearer")
+
+
+async def test_detail_request_shape(mocked: aioresponses, session: AlohubSession) -> None:
+    """The detail call GETs the call's path with the auth headers and no Content-Type."""
+    mocked.get(DETAIL_URL, payload={"success": "1", "data": {**RECORD, "transcript": "Xin chào"}})
+    detail = await session.get_call(CALL_ID)
+    assert isinstance(detail, CallDetail)
+    assert detail.transcript is not None and detail.transcript.text == "Xin chào"
+    (call,) = sent(mocked, "GET", DETAIL_URL)
+    assert "Content-Type" not in call.kwargs["headers"]
+    assert call.kwargs["headers"]["X-ACCESS-TOKEN"] == ACCESS_TOKEN
+
+
+async def test_redirects_are_not_followed(mocked: aioresponses, session: AlohubSession) -> None:
+    """A redirect is an error, so credentials never travel to another host."""
+    mocked.get(DETAIL_URL, status=302, headers={"Location": "https://evil.example/"})
+    with pytest.raises(APIStatusError) as info:
+        await session.get_call(CALL_ID)
+    assert info.value.status == 302
+    assert sent(mocked, "GET", DETAIL_URL)[0].kwargs["allow_redirects"] is False
+
+
+# --- validation -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda s: s.get_calls_page(date(2025, 4, 14), date(2025, 4, 13)),
+        lambda s: s.get_calls_page(date(2025, 4, 13), date(2025, 4, 14), page=0),
+        lambda s: s.get_calls_page(date(2025, 4, 13), date(2025, 4, 14), page_size=-5),
+        lambda s: s.get_calls_page("not a date", date(2025, 4, 14)),
+        lambda s: s.get_call(""),
+        lambda s: s.get_call("../../admin"),
+        lambda s: s.get_call("a/b"),
+        lambda s: s.get_call("a b"),
+        lambda s: s.get_call("a?x=1"),
+        lambda s: s.get_call("a#b"),
+        lambda s: s.get_call("a%2Fb"),
+    ],
+)
+async def test_bad_input_sends_nothing(
+    mocked: aioresponses, session: AlohubSession, call: Any
+) -> None:
+    """Invalid arguments raise ValueError before any request is sent."""
+    with pytest.raises(ValueError):
+        await call(session)
+    assert not mocked.requests
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"start": date(2025, 4, 14), "end": date(2025, 4, 13)},
+        {"start": date(2025, 4, 13), "end": date(2025, 4, 14), "page_size": 0},
+        {"start": date(2025, 4, 13), "end": date(2025, 4, 14), "concurrency": 0},
+        {"start": date(2025, 4, 13), "end": date(2025, 4, 14), "concurrency": True},
+    ],
+)
+async def test_bad_walk_arguments_fail_at_the_call(
+    mocked: aioresponses, session: AlohubSession, kwargs: dict[str, Any]
+) -> None:
+    """iter_calls and iter_pages validate when called, before iterating or sending."""
+    with pytest.raises(ValueError):
+        session.iter_calls(**kwargs)
+    with pytest.raises(ValueError):
+        session.iter_pages(**kwargs)
+    assert not mocked.requests
+
+
+async def test_bad_detail_walk_arguments(mocked: aioresponses, session: AlohubSession) -> None:
+    """iter_call_details validates its concurrency before sending."""
+    with pytest.raises(ValueError, match="concurrency"):
+        session.iter_call_details(date(2025, 4, 13), date(2025, 4, 14), concurrency=0)
+    assert not mocked.requests
+
+
+# --- error mapping ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [
+        (400, BadRequestError),
+        (401, AuthenticationError),
+        (403, PermissionDeniedError),
+        (404, NotFoundError),
+        (409, APIStatusError),
+        (422, BadRequestError),
+        (429, RateLimitError),
+        (500, ServerError),
+        (502, ServerError),
+        (503, ServerError),
+        (504, ServerError),
+    ],
+)
+async def test_status_errors(
+    mocked: aioresponses,
+    session: AlohubSession,
+    no_retry_waits: None,
+    status: int,
+    cls: type[APIStatusError],
+) -> None:
+    """Each HTTP error status raises its class with status, method, URL and a body snippet."""
+    mocked.get(DETAIL_URL, status=status, body="<html>boom</html>", repeat=True)
+    with pytest.raises(cls) as info:
+        await session.get_call(CALL_ID)
+    assert type(info.value) is cls
+    assert info.value.status == status
+    assert info.value.method == "GET"
+    assert info.value.url == DETAIL_URL
+    assert "boom" in info.value.body
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 422])
+async def test_other_4xx_are_not_retried(
+    mocked: aioresponses, session: AlohubSession, status: int
+) -> None:
+    """Client errors other than 408 and 429 are sent once."""
+    mocked.get(DETAIL_URL, status=status, repeat=True)
+    with pytest.raises(APIStatusError):
+        await session.get_call(CALL_ID)
+    assert len(sent(mocked, "GET", DETAIL_URL)) == 1
+
+
+@pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504])
+async def test_retryable_statuses_use_every_retry(
+    mocked: aioresponses, session: AlohubSession, no_retry_waits: None, status: int
+) -> None:
+    """Retryable statuses are tried 1 + max_retries times before the error surfaces."""
+    mocked.get(DETAIL_URL, status=status, repeat=True)
+    with pytest.raises(APIStatusError):
+        await session.get_call(CALL_ID)
+    assert len(sent(mocked, "GET", DETAIL_URL)) == 1 + session.max_retries
+    assert session.stats.retries == session.max_retries
+
+
+async def test_503_then_200_succeeds(
+    mocked: aioresponses, session: AlohubSession, no_retry_waits: None
+) -> None:
+    """A transient 503 is retried and the retry's answer returned."""
+    mocked.get(DETAIL_URL, status=503, body="<html>busy</html>")
+    mocked.get(DETAIL_URL, payload=RECORD)
+    assert (await session.get_call(CALL_ID)).call_id == CALL_ID
+    assert len(sent(mocked, "GET", DETAIL_URL)) == 2
+
+
+async def test_429_with_retry_after_then_200(mocked: aioresponses, session: AlohubSession) -> None:
+    """A 429 with Retry-After is retried after the server's delay (0 s here)."""
+    mocked.post(LIST_URL, status=429, headers={"Retry-After": "0"})
+    mocked.post(LIST_URL, payload=OK_PAGE)
+    page = await session.get_calls_page(date(2025, 4, 13), date(2025, 4, 13))
+    assert len(page.items) == 1
+    assert session.stats.retries == 1
+
+
+async def test_reset_then_200(
+    mocked: aioresponses, session: AlohubSession, no_retry_waits: None
+) -> None:
+    """A connection reset is retried."""
+    mocked.get(DETAIL_URL, exception=aiohttp.ServerDisconnectedError())
+    mocked.get(DETAIL_URL, payload=RECORD)
+    assert (await session.get_call(CALL_ID)).call_id == CALL_ID
+
+
+async def test_max_retries_zero_means_one_attempt(mocked: aioresponses) -> None:
+    """max_retries=0 sends exactly one request."""
+    mocked.get(DETAIL_URL, status=503, repeat=True)
+    async with AlohubSession(
+        api_key="k", access_token="t", base_url=BASE_URL, max_retries=0
+    ) as alohub:
+        with pytest.raises(ServerError):
+            await alohub.get_call(CALL_ID)
+    assert len(sent(mocked, "GET", DETAIL_URL)) == 1
+
+
+@pytest.mark.parametrize(
+    ("exc", "cls"),
+    [
+        (aiohttp.ServerDisconnectedError(), APIConnectionError),
+        (aiohttp.ClientOSError(104, "Connection reset by peer"), APIConnectionError),
+        (aiohttp.ClientPayloadError("truncated"), APIConnectionError),
+        (aiohttp.ServerTimeoutError("read timeout"), APITimeoutError),
+        (asyncio.TimeoutError(), APITimeoutError),
+        (aiohttp.ClientConnectionError("refused"), APIConnectionError),
+        (aiohttp.InvalidURL("x"), APIConnectionError),
+    ],
+)
+async def test_aiohttp_errors_are_translated(
+    mocked: aioresponses,
+    session: AlohubSession,
+    no_retry_waits: None,
+    exc: Exception,
+    cls: type[AlohubError],
+) -> None:
+    """Each kind of aiohttp failure surfaces as our error, after the retries, unchained."""
+    mocked.get(DETAIL_URL, exception=exc, repeat=True)
+    with pytest.raises(cls) as info:
+        await session.get_call(CALL_ID)
+    assert type(info.value) is cls
+    assert info.value.__cause__ is None and info.value.__context__ is None
+    assert len(sent(mocked, "GET", DETAIL_URL)) == 1 + session.max_retries
+
+
+async def test_body_failure_is_an_api_response_error(
+    mocked: aioresponses, session: AlohubSession
+) -> None:
+    """A 200 whose body says success "0" raises APIResponseError with code and message."""
+    mocked.post(LIST_URL, payload={"success": "0", "error_code": "E1", "error_message": "bad"})
+    with pytest.raises(APIResponseError) as info:
+        await session.get_calls_page(date(2025, 4, 13), date(2025, 4, 13))
+    assert (info.value.code, info.value.message) == ("E1", "bad")
+    assert len(sent(mocked, "POST", LIST_URL)) == 1
+
+
+async def test_malformed_json_is_a_format_error(
+    mocked: aioresponses, session: AlohubSession
+) -> None:
+    """A 200 with a body that is not JSON raises ResponseFormatError."""
+    mocked.get(DETAIL_URL, body="{not json", content_type="application/json")
+    with pytest.raises(ResponseFormatError):
+        await session.get_call(CALL_ID)
+
+
+async def test_detail_null_data_is_not_found(mocked: aioresponses, session: AlohubSession) -> None:
+    """A detail with data: null raises NotFoundError."""
+    mocked.get(DETAIL_URL, payload={"success": "1", "data": None})
+    with pytest.raises(NotFoundError, match=CALL_ID):
+        await session.get_call(CALL_ID)
+
+
+async def test_oversized_body_is_refused(mocked: aioresponses) -> None:
+    """A body larger than max_body_size raises ResponseFormatError."""
+    mocked.get(DETAIL_URL, body=json.dumps({**RECORD, "pad": "x" * 5000}))
+    async with AlohubSession(
+        api_key="k", access_token="t", base_url=BASE_URL, max_body_size=1024
+    ) as alohub:
+        with pytest.raises(ResponseFormatError, match="exceeds"):
+            await alohub.get_call(CALL_ID)
+
+
+# --- secrets ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "configure",
+    [
+        lambda m: m.get(DETAIL_URL, status=500, body="oops", repeat=True),
+        lambda m: m.get(DETAIL_URL, status=401, body="no", repeat=True),
+        lambda m: m.get(DETAIL_URL, exception=aiohttp.ClientOSError(1, "x"), repeat=True),
+        lambda m: m.get(DETAIL_URL, exception=asyncio.TimeoutError(), repeat=True),
+        lambda m: m.get(DETAIL_URL, body="{bad", repeat=True),
+        lambda m: m.get(DETAIL_URL, payload={"success": "0", "error_code": "X"}, repeat=True),
+        lambda m: m.get(DETAIL_URL, payload={"data": None}, repeat=True),
+    ],
+)
+async def test_secrets_never_in_errors_or_logs(
+    mocked: aioresponses,
+    session: AlohubSession,
+    no_retry_waits: None,
+    caplog: pytest.LogCaptureFixture,
+    configure: Any,
+) -> None:
+    """No error message, attribute or DEBUG log line carries the key or the token."""
+    configure(mocked)
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(AlohubError) as info:
+        await session.get_call(CALL_ID)
+    error = info.value
+    dumped = " ".join([str(error), repr(error), repr(vars(error)), caplog.text])
+    assert "SECRET" not in dumped
+    assert error.__cause__ is None or "SECRET" not in repr(vars(error.__cause__))

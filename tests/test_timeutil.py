@@ -1,0 +1,131 @@
+"""Caller time inputs to the wire format, and server timestamps back to datetimes."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from alohub_async._timeutil import parse_timestamp, resolve_range, resolve_tz, to_wire
+
+VN = resolve_tz("Asia/Ho_Chi_Minh")
+
+
+def wire(start: object, end: object) -> tuple[str, str]:
+    lo, hi = resolve_range(start, end, VN)  # type: ignore[arg-type]
+    return to_wire(lo), to_wire(hi)
+
+
+def test_dates_cover_whole_days() -> None:
+    """A date start is 00:00:00 and a date end 23:59:59, in the session tz."""
+    assert wire(date(2025, 4, 13), date(2025, 4, 14)) == (
+        "2025-04-13T00:00:00+07:00",
+        "2025-04-14T23:59:59+07:00",
+    )
+
+
+def test_naive_datetimes_are_read_in_the_session_tz() -> None:
+    """A naive datetime is taken as local time of the session tz."""
+    assert (
+        wire(datetime(2025, 4, 13, 8), datetime(2025, 4, 13, 9))[0] == "2025-04-13T08:00:00+07:00"
+    )
+
+
+def test_aware_datetimes_are_converted() -> None:
+    """An aware datetime is converted to the session tz."""
+    utc = datetime(2025, 4, 13, 1, 0, tzinfo=timezone.utc)
+    assert wire(utc, utc) == ("2025-04-13T08:00:00+07:00", "2025-04-13T08:00:00+07:00")
+
+
+def test_microseconds_are_dropped() -> None:
+    """The wire format has whole seconds only."""
+    moment = datetime(2025, 4, 13, 8, 0, 0, 999_999)
+    assert wire(moment, moment)[0] == "2025-04-13T08:00:00+07:00"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2025-04-13", "2025-04-13T00:00:00+07:00"),
+        ("2025-04-13T08:30:00", "2025-04-13T08:30:00+07:00"),
+        ("2025-04-13T01:30:00Z", "2025-04-13T08:30:00+07:00"),
+        ("2025-04-13T08:30:00+07:00", "2025-04-13T08:30:00+07:00"),
+        (" 2025-04-13 08:30:00 ", "2025-04-13T08:30:00+07:00"),
+    ],
+)
+def test_iso_strings(text: str, expected: str) -> None:
+    """ISO 8601 strings, with or without offset or time, are accepted."""
+    assert wire(text, "2030-01-01")[0] == expected
+
+
+def test_iso_date_string_end_is_end_of_day() -> None:
+    """A date-only end string means 23:59:59 of that day."""
+    assert wire("2025-04-13", "2025-04-13")[1] == "2025-04-13T23:59:59+07:00"
+
+
+def test_start_after_end_is_an_error() -> None:
+    """start > end raises ValueError."""
+    with pytest.raises(ValueError, match="after end"):
+        wire(date(2025, 4, 14), date(2025, 4, 13))
+
+
+@pytest.mark.parametrize("bad", ["13/04/2025", "yesterday", ""])
+def test_unreadable_strings_are_errors(bad: str) -> None:
+    """A string that is not ISO 8601 raises ValueError naming the argument."""
+    with pytest.raises(ValueError, match="start"):
+        wire(bad, "2025-04-13")
+
+
+def test_wrong_types_are_errors() -> None:
+    """Numbers and other objects are refused with a TypeError."""
+    with pytest.raises(TypeError, match="end"):
+        wire("2025-04-13", 12345)
+
+
+def test_other_session_tz() -> None:
+    """The session tz decides the offset on the wire."""
+    lo, _ = resolve_range(date(2025, 1, 1), date(2025, 1, 1), resolve_tz("UTC"))
+    assert to_wire(lo) == "2025-01-01T00:00:00+00:00"
+
+
+def test_unknown_tz_is_an_error() -> None:
+    """An unknown zone name raises ValueError."""
+    with pytest.raises(ValueError, match="Mars/Olympus"):
+        resolve_tz("Mars/Olympus")
+
+
+def test_tzinfo_passes_through() -> None:
+    """A tzinfo object is used as is."""
+    tz = timezone(timedelta(hours=3))
+    assert resolve_tz(tz) is tz
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2026-01-21 09:52:27", datetime(2026, 1, 21, 9, 52, 27, tzinfo=VN)),
+        ("2026-01-21T09:52:27", datetime(2026, 1, 21, 9, 52, 27, tzinfo=VN)),
+        ("2026-01-21T02:52:27Z", datetime(2026, 1, 21, 9, 52, 27, tzinfo=VN)),
+        ("2026-01-21T09:52:27+07:00", datetime(2026, 1, 21, 9, 52, 27, tzinfo=VN)),
+        ("21/01/2026 09:52:27", datetime(2026, 1, 21, 9, 52, 27, tzinfo=VN)),
+        ("2026-01-21", datetime(2026, 1, 21, 0, 0, 0, tzinfo=VN)),
+        (1768963947, datetime(2026, 1, 21, 9, 52, 27, tzinfo=VN)),
+        (1768963947000, datetime(2026, 1, 21, 9, 52, 27, tzinfo=VN)),
+        (1768963947.5, datetime(2026, 1, 21, 9, 52, 27, 500000, tzinfo=VN)),
+        ("1768963947", datetime(2026, 1, 21, 9, 52, 27, tzinfo=VN)),
+        ("1768963947000", datetime(2026, 1, 21, 9, 52, 27, tzinfo=VN)),
+    ],
+)
+def test_parse_timestamp_forms(value: object, expected: datetime) -> None:
+    """Every documented server timestamp form is read to the same instant."""
+    parsed = parse_timestamp(value, VN)
+    assert parsed == expected
+    assert parsed is not None and parsed.tzinfo is not None
+
+
+@pytest.mark.parametrize(
+    "value", [None, "", "  ", "0000-00-00 00:00:00", "soon", True, [], 1e300, 10**400]
+)
+def test_parse_timestamp_unreadable_is_none(value: object) -> None:
+    """Absent or unreadable timestamps are None."""
+    assert parse_timestamp(value, VN) is None

@@ -1,4 +1,4 @@
-"""Credentials: static tokens, token providers (lazy, on 401, before JWT expiry), rate limit."""
+"""Credentials: static tokens and token providers (lazy, on 401, before JWT expiry)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from datetime import date
 
 import pytest
 
-from alohub_async import AlohubSession, APITimeoutError, AuthenticationError
+from alohub_async import AuthenticationError
 from alohub_async._auth import TokenSource, jwt_expiry
 from alohub_async.testing import FakeAlohub
 
@@ -149,28 +149,3 @@ async def test_provider_returning_garbage_is_an_error() -> None:
     source = TokenSource(Provider(""))
     with pytest.raises(ValueError, match="token"):
         await source.get()
-
-
-async def test_timeouts_are_honoured() -> None:
-    """A request slower than `timeout` raises APITimeoutError."""
-    async with FakeAlohub(calls=10, latency=2.0) as fake:
-        async with fake.session(timeout=0.1, max_retries=0) as alohub:
-            with pytest.raises(APITimeoutError, match="timed out"):
-                await alohub.get_calls_page(START, END)
-
-
-async def test_rate_limit_spaces_requests() -> None:
-    """rate_limit=R never lets more than R requests start in one second (lower bound only)."""
-    async with FakeAlohub(calls=10) as fake:
-        async with fake.session(rate_limit=50) as alohub:
-            started = time.monotonic()
-            await asyncio.gather(*(alohub.get_calls_page(START, END) for _ in range(11)))
-            elapsed = time.monotonic() - started
-    assert fake.counters.requests == 11
-    assert elapsed >= 10 / 50 * 0.95
-
-
-def test_rate_limit_must_be_positive() -> None:
-    """A non-positive rate limit is a ValueError."""
-    with pytest.raises(ValueError, match="rate_limit"):
-        AlohubSession(api_key="k", access_token="t", rate_limit=-1)

@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl
+import tempfile
+import time
 from datetime import date, datetime
 from typing import Any
 
 import aiohttp
 import pytest
+import trustme
 from aioresponses import aioresponses
 from yarl import URL
 
@@ -30,6 +34,7 @@ from alohub_async import (
     ResponseFormatError,
     ServerError,
 )
+from alohub_async.testing import FakeAlohub
 from helpers import ACCESS_TOKEN, API_KEY, BASE_URL
 
 LIST_URL = f"{BASE_URL}/api/report/call-logs"
@@ -487,3 +492,94 @@ async def test_secrets_never_in_errors_or_logs(
     dumped = " ".join([str(error), repr(error), repr(vars(error)), caplog.text])
     assert "SECRET" not in dumped
     assert error.__cause__ is None or "SECRET" not in repr(vars(error.__cause__))
+
+
+# --- against a real server: timeouts, rate limit, TLS, tracing, logging -------------------
+
+FAKE_START, FAKE_END = date(2026, 1, 1), date(2026, 1, 31)
+
+
+async def test_timeouts_are_honoured() -> None:
+    """A request slower than `timeout` raises APITimeoutError."""
+    async with FakeAlohub(calls=10, latency=2.0) as fake:
+        async with fake.session(timeout=0.1, max_retries=0) as alohub:
+            with pytest.raises(APITimeoutError, match="timed out"):
+                await alohub.get_calls_page(FAKE_START, FAKE_END)
+
+
+async def test_rate_limit_spaces_requests() -> None:
+    """rate_limit=R never lets more than R requests start in one second (lower bound only)."""
+    async with FakeAlohub(calls=10) as fake:
+        async with fake.session(rate_limit=50) as alohub:
+            started = time.monotonic()
+            await asyncio.gather(*(alohub.get_calls_page(FAKE_START, FAKE_END) for _ in range(11)))
+            elapsed = time.monotonic() - started
+    assert fake.counters.requests == 11
+    assert elapsed >= 10 / 50 * 0.95
+
+
+def test_rate_limit_must_be_positive() -> None:
+    """A non-positive rate limit is a ValueError."""
+    with pytest.raises(ValueError, match="rate_limit"):
+        AlohubSession(api_key="k", access_token="t", rate_limit=-1)
+
+
+@pytest.fixture(scope="module")
+def tls() -> tuple[ssl.SSLContext, str]:
+    """A throwaway CA, a server context for 127.0.0.1 signed by it, and the CA's PEM path."""
+    ca = trustme.CA()
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server)
+    handle = tempfile.NamedTemporaryFile("wb", suffix=".pem", delete=False)  # noqa: SIM115
+    with handle:
+        handle.write(ca.cert_pem.bytes())
+    return server, handle.name
+
+
+async def test_tls_is_verified_by_default(tls: tuple[ssl.SSLContext, str]) -> None:
+    """An HTTPS server whose certificate the system does not trust is refused."""
+    server_context, _ = tls
+    async with FakeAlohub(calls=5, ssl_context=server_context) as fake:
+        assert fake.url.startswith("https://127.0.0.1:")
+        async with fake.session(max_retries=0) as alohub:
+            with pytest.raises(APIConnectionError, match="certificate"):
+                await alohub.get_calls_page(FAKE_START, FAKE_END)
+
+
+async def test_custom_ca_bundle(tls: tuple[ssl.SSLContext, str]) -> None:
+    """ssl= a CA bundle path trusts that CA, and only then does the request succeed."""
+    server_context, ca_path = tls
+    async with FakeAlohub(calls=5, ssl_context=server_context) as fake:
+        async with fake.session(ssl=ca_path) as alohub:
+            page = await alohub.get_calls_page(FAKE_START, FAKE_END)
+    assert len(page.items) == 5
+
+
+async def test_trace_configs_are_passed_to_aiohttp() -> None:
+    """trace_configs reach the aiohttp session, so callers can observe each request."""
+    seen: list[str] = []
+
+    async def on_start(
+        session: aiohttp.ClientSession, ctx: object, params: aiohttp.TraceRequestStartParams
+    ) -> None:
+        seen.append(params.method)
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(on_start)
+    async with FakeAlohub(calls=5) as fake:
+        async with fake.session(trace_configs=[trace]) as alohub:
+            await alohub.get_calls_page(FAKE_START, FAKE_END)
+    assert seen == ["POST"]
+
+
+async def test_debug_log_line_per_request(caplog: pytest.LogCaptureFixture) -> None:
+    """Each request logs method, URL, status, attempt and elapsed time at DEBUG."""
+    caplog.set_level(logging.DEBUG, logger="alohub_async")
+    async with FakeAlohub(calls=5) as fake:
+        url = fake.url
+        async with fake.session() as alohub:
+            await alohub.get_calls_page(FAKE_START, FAKE_END)
+    (record,) = [r for r in caplog.records if r.name == "alohub_async"]
+    message = record.getMessage()
+    assert message.startswith(f"POST {url}/api/report/call-logs -> 200 (attempt 1, ")
+    assert fake.access_token not in message

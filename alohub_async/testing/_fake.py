@@ -13,6 +13,7 @@ import io
 import json
 import math
 import random
+import ssl
 import wave
 from collections import Counter
 from collections.abc import Callable
@@ -441,6 +442,8 @@ class FakeAlohub:
         fault_seed: Seed of the RNG behind random latency and error rates (default ``seed``).
         cache_size: How many generated records to keep (an LRU cache in front of the
             generator; raise it for benchmarks that list the same calls again and again).
+        ssl_context: Serve HTTPS with this server-side ``ssl.SSLContext`` (for TLS tests,
+            e.g. with a certificate from ``trustme``); plain HTTP when None.
     """
 
     def __init__(
@@ -460,7 +463,9 @@ class FakeAlohub:
         missing_detail_404: bool = False,
         fault_seed: int | None = None,
         cache_size: int = 1024,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        self.ssl_context = ssl_context
         self.data = CallDataset(calls, seed, anchor=anchor, span=span, cache_size=cache_size)
         """The synthetic call log served."""
         self.api_key = DEMO_API_KEY if api_key is None else api_key
@@ -525,7 +530,7 @@ class FakeAlohub:
         )
         await runner.setup()
         try:
-            await web.TCPSite(runner, self.host, self.port).start()
+            await web.TCPSite(runner, self.host, self.port, ssl_context=self.ssl_context).start()
         except BaseException:
             await runner.cleanup()
             raise
@@ -535,7 +540,9 @@ class FakeAlohub:
         host, port = str(address[0]), int(address[1])
         if host in ("0.0.0.0", "::"):  # noqa: S104 - reading, not binding
             host = "127.0.0.1"
-        self._url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        scheme = "http" if self.ssl_context is None else "https"
+        netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        self._url = f"{scheme}://{netloc}"
         self.data.base_url = self._url
 
     async def close(self) -> None:

@@ -1,6 +1,6 @@
 """The one cattrs converter: backend records (unpublished, varying keys) to the models.
 
-Following cattrs' ``preconf`` pattern, :func:`make_converter` builds a private
+Following cattrs' ``preconf`` pattern, `make_converter` builds a private
 ``cattrs.Converter`` and registers every hook on it; cattrs' global converter is never used.
 
 Keys are matched after folding camelCase to snake_case (``callEndtime`` -> ``call_endtime``,
@@ -16,7 +16,7 @@ Value rules, chosen so a record is always usable and ``raw`` keeps whatever was 
 * strings: kept verbatim; ``""`` and whitespace-only strings are absent (``None``); ints
   (phone numbers, extensions) become ``str(n)``, integral floats ``str(int(x))``; booleans,
   lists and objects are unusable (``None``). ``call_id`` is stripped and must be non-empty.
-* timestamps: :func:`alohub_async._timeutil.parse_timestamp` in the session's time zone.
+* timestamps: `alohub_async._timeutil.parse_timestamp` in the session's time zone.
 * durations: non-negative seconds as numbers, digit strings, ``"HH:MM:SS"`` or ``"MM:SS"``.
 * direction: ``0``/``in``/``inbound``/``incoming``, ``1``/``out``/``outbound``/``outgoing``,
   ``internal``/``local`` (any case); anything else is ``Direction.UNKNOWN``.
@@ -24,7 +24,7 @@ Value rules, chosen so a record is always usable and ``raw`` keeps whatever was 
   segments, or ``{"text", "segments"}``; an empty or unreadable one is ``None``.
 
 Everything unusable at the record level (not an object, no id) is a
-:class:`~alohub_async.errors.ResponseFormatError`; no cattrs exception escapes.
+`ResponseFormatError`; no cattrs exception escapes.
 """
 
 from __future__ import annotations

@@ -33,9 +33,9 @@ DetailFetcher = Callable[[str], Awaitable[CallDetail]]
 
 
 class WalkIterator(AsyncIterator[T], Generic[T]):
-    """An async iterator over a walk, with its :class:`~alohub_async.Stats` readable as it runs.
+    """An async iterator over a walk, with its `Stats` readable as it runs.
 
-    Use it with ``async for``; break out of the loop, call :meth:`aclose` or wrap it in
+    Use it with ``async for``; break out of the loop, call `aclose` or wrap it in
     ``contextlib.aclosing`` to stop early: every request still in flight is cancelled and
     awaited.
     """

@@ -281,7 +281,7 @@ def _find_records(container: Mapping[str, Any]) -> tuple[str | None, list[Any] |
 def read_list(payload: Any) -> tuple[list[Any], int | None]:
     """Find the records and the total in a list response, or raise.
 
-    Accepts a bare list, a dict with the records under one of :data:`RECORD_KEYS`, or
+    Accepts a bare list, a dict with the records under one of `RECORD_KEYS`, or
     one level deeper under ``data``; the total sits beside the records or one level up.
     Raises APIResponseError for a body that reports failure and ResponseFormatError
     when no list can be found.

@@ -3,7 +3,7 @@
 The retry loop itself is stamina's; this module is the policy it is given: connection
 errors, timeouts and HTTP 408/429/500/502/503/504 are retried with exponential backoff
 and jitter, a server's ``Retry-After`` (capped at 60 s) overrides the backoff, and the
-opt-in :func:`set_retry_waits` switch removes waiting so fault tests run fast.
+opt-in `set_retry_waits` switch removes waiting so fault tests run fast.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def set_retry_waits(enabled: bool) -> None:
 
 
 def retry_waits_enabled() -> bool:
-    """Tell whether retries currently wait (see :func:`set_retry_waits`)."""
+    """Tell whether retries currently wait (see `set_retry_waits`)."""
     return _waits_enabled
 
 

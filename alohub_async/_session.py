@@ -1,7 +1,7 @@
 """AlohubSession: lifecycle, auth headers, and the request + retry loop (the only I/O).
 
 aiohttp is wrapped, never subclassed, and its exceptions are translated into
-:mod:`alohub_async.errors` in exactly one place, :meth:`AlohubSession._send`.
+`alohub_async.errors` in exactly one place, `AlohubSession._send`.
 """
 
 from __future__ import annotations
@@ -191,7 +191,7 @@ class AlohubSession:
 
     @property
     def closed(self) -> bool:
-        """True once :meth:`close` was called."""
+        """True once `close` was called."""
         return self._state is _State.CLOSED
 
     async def close(self) -> None:

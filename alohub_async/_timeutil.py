@@ -132,7 +132,7 @@ def _attach(naive: datetime, tz: tzinfo) -> datetime:
 
 
 def _parse_other(value: object, tz: tzinfo) -> datetime | None:
-    """The less common timestamp forms (see :func:`parse_timestamp`)."""
+    """The less common timestamp forms (see `parse_timestamp`)."""
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):

@@ -1,6 +1,6 @@
 """Exceptions raised by alohub_async.
 
-Every exception the client raises derives from :class:`AlohubError`; aiohttp's own
+Every exception the client raises derives from `AlohubError`; aiohttp's own
 exceptions are translated into these at a single boundary in ``_session.py``::
 
     AlohubError
@@ -39,7 +39,7 @@ __all__ = [
     "ServerError",
 ]
 
-#: How much of an error response body is kept on :class:`APIStatusError`.
+#: How much of an error response body is kept on `APIStatusError`.
 BODY_SNIPPET_CHARS = 500
 
 

@@ -1,11 +1,11 @@
 """A fake Alohub backend to test code that uses alohub_async, without the network.
 
-:class:`FakeAlohub` is an ``aiohttp.web`` server on 127.0.0.1 that answers the two documented
+`FakeAlohub` is an ``aiohttp.web`` server on 127.0.0.1 that answers the two documented
 endpoints (list and detail) plus recording downloads, from a deterministic synthetic call log
-(:class:`CallDataset`) that is computed on demand, so a million calls cost almost no memory.
-Response shapes (:class:`Envelope`), latency and faults (:class:`Fault`) are switchable at
-runtime, and :class:`Counters` report what it saw. With pytest and pytest-asyncio installed,
-the ``alohub_fake`` fixture (from :mod:`alohub_async.testing.pytest_plugin`) runs one per test.
+(`CallDataset`) that is computed on demand, so a million calls cost almost no memory.
+Response shapes (`Envelope`), latency and faults (`Fault`) are switchable at
+runtime, and `Counters` report what it saw. With pytest and pytest-asyncio installed,
+the ``alohub_fake`` fixture (from `alohub_async.testing.pytest_plugin`) runs one per test.
 ``set_retry_waits(False)`` (or the opt-in ``alohub_no_retry_waits`` fixture) makes retries
 skip their backoff sleeps in fault tests; nothing switches waiting off by default.
 """

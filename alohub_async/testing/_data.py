@@ -7,7 +7,7 @@ starts ``floor((i + u_i) * span / calls)`` seconds before the anchor, ``u_i`` a 
 fraction in ``[0, 1)``. That offset grows with ``i``, so the index range of a time window is
 found by two binary searches, never by a scan.
 
-Rows inserted with :meth:`CallDataset.insert` sit at the head of the newest-first order. They
+Rows inserted with `CallDataset.insert` sit at the head of the newest-first order. They
 all start at the same second as the newest original call, so they fall into exactly the
 windows that cover that call, and every later row of such a window moves down by one
 position per insert. Only their count is stored.
@@ -222,7 +222,7 @@ class CallDataset:
 
     @property
     def inserted(self) -> int:
-        """How many rows :meth:`insert` added at the head."""
+        """How many rows `insert` added at the head."""
         return self._inserted
 
     def insert(self, n: int = 1) -> None:
@@ -452,7 +452,7 @@ class CallDataset:
         return (left << _HALF_BITS) | right
 
     def _decrypt(self, value: int) -> int:
-        """Invert :meth:`_encrypt`."""
+        """Invert `_encrypt`."""
         left, right = value >> _HALF_BITS, value & _HALF_MASK
         for key in reversed(self._keys):
             mixed = ((left * 0x9E3779B1) ^ key) & 0xFFFFFFFF
@@ -470,7 +470,7 @@ class CallDataset:
         return _PAIRS[a] + _PAIRS[b] + _PAIRS[c] + _PAIRS[d]
 
     def _unletters(self, letters: str) -> int:
-        """Invert :meth:`_letters`."""
+        """Invert `_letters`."""
         value = 0
         for i in (6, 4, 2, 0):
             value = value * 676 + _PAIR_INDEX[letters[i : i + 2]]

@@ -157,7 +157,7 @@ class Envelope:
     ``{..., "items": [...], "total": N}``; ``Envelope(records_key="items",
     nested_under="data", total_key="totalCount", total_outside=True)`` gives
     ``{..., "data": {"items": [...]}, "totalCount": N}``; ``Envelope(total_key=None)`` drops
-    the total; :meth:`bare_list` answers a plain JSON list.
+    the total; `bare_list` answers a plain JSON list.
 
     Attributes:
         records_key: Key of the record list, or None for a bare JSON list (no total).
@@ -429,12 +429,12 @@ class FakeAlohub:
     Args:
         calls: How many synthetic calls the log holds.
         seed: Seed of the synthetic data (same seed, same data).
-        api_key: The accepted ``Authorization`` value (default :data:`DEMO_API_KEY`).
-        access_token: The accepted ``X-ACCESS-TOKEN`` (default :data:`DEMO_ACCESS_TOKEN`).
+        api_key: The accepted ``Authorization`` value (default `DEMO_API_KEY`).
+        access_token: The accepted ``X-ACCESS-TOKEN`` (default `DEMO_ACCESS_TOKEN`).
         host: Interface to bind.
         port: Port to bind; 0 picks a free one.
         envelope: Shape of the responses.
-        latency: Delay of every request (see :meth:`set_latency`).
+        latency: Delay of every request (see `set_latency`).
         anchor: Newest time slot of the synthetic calls (naive = Asia/Ho_Chi_Minh).
         span: How far back from ``anchor`` the calls are spread.
         max_limit: Largest ``limit`` accepted; a larger one is a 400.
@@ -518,7 +518,7 @@ class FakeAlohub:
         return app
 
     async def start(self) -> None:
-        """Bind and serve until :meth:`close`.
+        """Bind and serve until `close`.
 
         Raises:
             RuntimeError: When already started.
@@ -722,7 +722,7 @@ class FakeAlohub:
             api_key: The header value.
 
         Returns:
-            Whether it equals :attr:`api_key`.
+            Whether it equals `api_key`.
         """
         return api_key == self.api_key
 
@@ -733,7 +733,7 @@ class FakeAlohub:
             token: The header value.
 
         Returns:
-            Whether it equals :attr:`access_token`.
+            Whether it equals `access_token`.
         """
         return token == self.access_token
 
@@ -942,7 +942,7 @@ async def serve_forever(
     on_ready: Callable[[FakeAlohub], object] | None = None,
     **kwargs: Any,
 ) -> None:
-    """Run a :class:`FakeAlohub` until cancelled (e.g. by Ctrl-C under ``asyncio.run``).
+    """Run a `FakeAlohub` until cancelled (e.g. by Ctrl-C under ``asyncio.run``).
 
     Prints nothing: ``on_ready`` receives the running fake, whose ``url``, ``api_key`` and
     ``access_token`` the caller may show.
@@ -951,7 +951,7 @@ async def serve_forever(
         host: Interface to bind.
         port: Port to bind (0 picks a free one).
         on_ready: Called once the fake listens.
-        **kwargs: More :class:`FakeAlohub` arguments (``calls``, ``seed``, ``latency``...).
+        **kwargs: More `FakeAlohub` arguments (``calls``, ``seed``, ``latency``...).
     """
     async with FakeAlohub(host=host, port=port, **kwargs) as fake:
         if on_ready is not None:

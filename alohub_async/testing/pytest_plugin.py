@@ -1,4 +1,4 @@
-"""The ``alohub_fake`` pytest fixture: a running :class:`~alohub_async.testing.FakeAlohub`.
+"""The ``alohub_fake`` pytest fixture: a running `FakeAlohub`.
 
 Installed with alohub-async as a ``pytest11`` entry point, so the fixture is available in
 every suite. It is an async fixture and needs pytest-asyncio (strict or auto mode); without

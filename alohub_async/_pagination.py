@@ -121,6 +121,14 @@ async def walk_pages(
                 latest_total = page.total
                 limit = max(limit, page_count(latest_total, page_size))
             if not full:
+                if page.total is not None and page.total > (page_no - 1) * page_size + len(ids):
+                    # In one response, a short page and a total that says more rows exist:
+                    # stopping here would silently drop them.
+                    raise AlohubError(
+                        f"page {page_no} holds {len(ids)} of the {page_size} records asked "
+                        f"for, yet its total is {page.total}: the server seems to cap 'limit' "
+                        "below page_size; retry with a smaller page_size"
+                    )
                 last = True
             elif limit is None or page_no < limit:
                 last = False

@@ -154,6 +154,13 @@ async def test_stopping_cancels_and_awaits_in_flight_requests() -> None:
     assert not client_tasks()
 
 
+async def test_short_page_contradicting_its_total_is_an_error() -> None:
+    """A page shorter than asked whose own total says more rows exist raises, not truncates."""
+    src = Pages({1: ids("a", 20)}, size=50, total=1000)
+    with pytest.raises(AlohubError, match="cap 'limit'"):
+        await collect(src)
+
+
 async def test_duplicates_across_neighbouring_pages_are_dropped() -> None:
     """A record repeated on the next page (rows shifted) is yielded once and counted."""
     stats = Stats()

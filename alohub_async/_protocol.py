@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -28,6 +28,12 @@ from .errors import (
     ResponseFormatError,
     ServerError,
 )
+
+_orjson_loads: Callable[[bytes], Any] | None
+try:  # the optional "orjson" extra
+    from orjson import loads as _orjson_loads
+except ImportError:  # pragma: no cover - exercised where orjson is absent
+    _orjson_loads = None
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -47,6 +53,11 @@ __all__ = [
     "validate_call_id",
     "validate_positive",
 ]
+
+# A run of digits that may be an integer orjson cannot hold exactly (beyond 64 bits).
+_WIDE_INTEGER = re.compile(rb"\d{20}|-\d{19}")
+#: orjson's decoder when the extra is installed, else None (the standard library decodes).
+_fast_loads: Callable[[bytes], Any] | None = _orjson_loads
 
 DEFAULT_BASE_URL = "https://app.alohub.vn:9909"
 LIST_PATH = "/api/report/call-logs"
@@ -153,7 +164,18 @@ def page_count(total: int, page_size: int) -> int:
 
 
 def decode_json(body: bytes) -> Any:
-    """Decode a response body as JSON, or raise ResponseFormatError."""
+    """Decode a response body as JSON, or raise ResponseFormatError.
+
+    With the ``orjson`` extra installed, orjson decodes first (about twice as fast as the
+    standard library). Whatever it refuses (NaN) or would read differently (integers
+    beyond 64 bits, which it turns into floats) is left to ``json``, so the result never
+    depends on the extra.
+    """
+    if _fast_loads is not None and _WIDE_INTEGER.search(body) is None:
+        try:
+            return _fast_loads(body)
+        except ValueError:
+            pass
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:

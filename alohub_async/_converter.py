@@ -37,6 +37,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, tzinfo
 from typing import Any, Final, TypeVar, cast
 
+import attrs
 import cattrs
 from cattrs.gen import make_dict_unstructure_fn, override
 
@@ -339,7 +340,9 @@ _READ_EXPR: Final[dict[str, str]] = {
 
 
 def _builder_source(
-    fields: Sequence[tuple[str, str, tuple[str, ...]]], shape: tuple[int, ...]
+    fields: Sequence[tuple[str, str, tuple[str, ...]]],
+    shape: tuple[int, ...],
+    slots: Sequence[str],
 ) -> str:
     """Generate the source of a builder factory for one shape (sources per field).
 
@@ -349,7 +352,7 @@ def _builder_source(
     """
     params: list[str] = []
     body: list[str] = []
-    kwargs: list[str] = []
+    found: set[str] = set()
     for index, ((name, kind, _), count) in enumerate(zip(fields, shape, strict=True)):
         if count == 0:
             continue
@@ -379,14 +382,20 @@ def _builder_source(
             body += [f"        if {name} is None:", "            raise _no_id(row)"]
         elif kind == "direction":
             body += [f"        if {name} is None:", f"            {name} = _UNKNOWN"]
-        kwargs.append(f"{name}={name}")
-    kwargs.append("raw=row")
+        found.add(name)
+    # Fill the slots directly: attrs' keyword __init__ on a frozen class costs twice as
+    # much, and the models have no validators, converters or post-init to skip
+    # (tests/test_converter.py checks the result equals the constructor's).
+    body.append("        o = _new(_cls)")
+    for name in slots:
+        value = "row" if name == "raw" else name if name in found else f"_default_{name}"
+        body.append(f"        _set_{name}(o, {value})")
     return "\n".join(
         [
             f"def factory({', '.join(params)}):",
             "    def build(row):",
             *body,
-            f"        return _cls({', '.join(kwargs)})",
+            "        return o",
             "    return build",
         ]
     )
@@ -414,7 +423,14 @@ class _RecordHook:
             "_DIRS_get": _DIRECTIONS.get,
             "_MAX_INT": 2**53,
             "_no_id": _no_id,
+            "_new": object.__new__,
         }
+        self.slots = [field.name for field in attrs.fields(cls)]
+        for field in attrs.fields(cls):
+            if isinstance(field.default, attrs.Factory) or field.validator or field.converter:  # type: ignore[arg-type]
+                raise TypeError(f"{cls.__name__}.{field.name}: the builder sets slots directly")
+            self.namespace[f"_set_{field.name}"] = getattr(cls, field.name).__set__
+            self.namespace[f"_default_{field.name}"] = field.default
 
     def __call__(self, obj: object, _: object = None) -> CallRecord:
         """Structure one record (cattrs hook signature); unusable input is a ResponseFormatError."""
@@ -489,7 +505,7 @@ class _RecordHook:
         """Return the compiled builder factory for a shape, compiling it on first use."""
         factory = self.factories.get(shape)
         if factory is None:
-            source = _builder_source(self.fields, shape)
+            source = _builder_source(self.fields, shape, self.slots)
             namespace = dict(self.namespace)
             code = compile(source, f"<alohub_async {self.cls.__name__} builder>", "exec")
             exec(code, namespace)  # noqa: S102 - source built from our field table only

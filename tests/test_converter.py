@@ -968,3 +968,36 @@ def test_global_converter_is_untouched() -> None:
     """Building converters leaves cattrs' global converter with its own str hook."""
     make_converter(VN)
     assert cattrs.global_converter.structure(None, str) == "None"
+
+
+@pytest.mark.parametrize("cls", [CallRecord, CallDetail])
+@pytest.mark.parametrize(
+    "row",
+    [
+        {"callId": "a"},
+        {
+            "callId": "20260121095227-IMCRRNJW-342",
+            "callStartTime": "2026-01-21 09:52:27",
+            "callEndtime": "2026-01-21 09:53:02",
+            "duration": 35,
+            "direction": "inbound",
+            "caller": "0912345678",
+            "callee": "02873001234",
+            "extension": "342",
+            "agentName": "Nguyễn Văn An",
+            "status": "ANSWERED",
+            "customerName": "Trần Thị Bích",
+            "recordingUrl": "https://example.test/r.wav",
+            "transcript": "Xin chào",
+        },
+    ],
+)
+def test_builder_matches_the_attrs_constructor(cls: type[CallRecord], row: dict[str, Any]) -> None:
+    """Records built by filling slots equal, hash and freeze like constructor-built ones."""
+    built = make_converter(VN).structure(row, cls)
+    values = {field.name: getattr(built, field.name) for field in attrs.fields(cls)}
+    assert built == cls(**values)
+    assert hash(built) == hash(cls(**values))
+    assert built.raw is row
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        built.call_id = "other"  # type: ignore[misc]

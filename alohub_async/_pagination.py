@@ -15,8 +15,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from typing import Generic, TypeVar
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Sequence,
+)
+from typing import Any, Generic, TypeVar
 
 import attrs
 
@@ -28,8 +34,11 @@ __all__ = ["WalkIterator", "walk_details", "walk_pages", "walk_records"]
 
 T = TypeVar("T")
 
-PageFetcher = Callable[[int], Awaitable[CallPage]]
-DetailFetcher = Callable[[str], Awaitable[CallDetail]]
+R = TypeVar("R")
+
+DetailFetcher = Callable[[str], Coroutine[Any, Any, CallDetail]]
+#: Starts a request coroutine as a task (the session's spawner tracks them for close()).
+Spawner = Callable[[Coroutine[Any, Any, Any]], "asyncio.Future[Any]"]
 
 
 class WalkIterator(AsyncIterator[T], Generic[T]):
@@ -82,7 +91,7 @@ class _RecentIds:
                     del self._ids[call_id]
 
 
-async def _cancel_all(tasks: list[asyncio.Task[CallPage]] | list[asyncio.Task[CallDetail]]) -> None:
+async def _cancel_all(tasks: Sequence[asyncio.Future[Any]]) -> None:
     """Cancel tasks and wait until each has finished, retrieving their outcomes."""
     for task in tasks:
         task.cancel()
@@ -90,21 +99,46 @@ async def _cancel_all(tasks: list[asyncio.Task[CallPage]] | list[asyncio.Task[Ca
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+async def _outcome(task: asyncio.Future[R], closed: Callable[[], bool]) -> R:
+    """Await a request task; one cancelled by the session's close() is a clear RuntimeError."""
+    try:
+        return await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        cancelling = getattr(current, "cancelling", None)  # Python >= 3.11
+        if task.cancelled() and closed() and not (cancelling is not None and cancelling()):
+            raise RuntimeError("the AlohubSession was closed during the walk") from None
+        raise
+
+
+def _never_closed() -> bool:
+    return False
+
+
 async def walk_pages(
-    fetch: PageFetcher, *, page_size: int, concurrency: int, stats: Stats
+    fetch: Callable[[int], Coroutine[Any, Any, R]],
+    build: Callable[[int, R], CallPage],
+    *,
+    page_size: int,
+    concurrency: int,
+    stats: Stats,
+    spawn: Spawner = asyncio.ensure_future,
+    closed: Callable[[], bool] = _never_closed,
 ) -> AsyncGenerator[CallPage, None]:
-    """Yield every page of a listing in order, each with its repeated records removed."""
-    window: deque[tuple[int, asyncio.Task[CallPage]]] = deque()
+    """Yield every page of a listing in order, each with its repeated records removed.
+
+    ``fetch(n)`` requests page ``n`` and returns its raw form; ``build(n, raw)`` turns that
+    into a CallPage. Building happens here, when the page's turn comes, after the window
+    has been refilled: requests go out first, CPU work follows.
+    """
+    window: deque[tuple[int, asyncio.Future[R]]] = deque()
     recent = _RecentIds(max(2, concurrency + 1))
     previous_ids: set[str] = set()
     try:
-        first = await fetch(1)
-        limit: int | None = None
-        latest_total = first.total
-        if latest_total is not None:
-            limit = page_count(latest_total, page_size)
-        page_no, page = 1, first
-        next_page = 2
+        page_no, next_page = 1, 2
+        page = build(1, await fetch(1))
+        latest_total = page.total
+        limit = None if latest_total is None else page_count(latest_total, page_size)
         while True:
             ids = [record.call_id for record in page.items]
             full = len(page.items) >= page_size
@@ -136,10 +170,13 @@ async def walk_pages(
                 last = latest_total is None or latest_total <= page_no * page_size
             # Keep the window full before handing records out, so requests overlap with
             # the consumer's work.
-            if not last:
-                while len(window) < concurrency and (limit is None or next_page <= limit):
-                    window.append((next_page, asyncio.ensure_future(fetch(next_page))))
-                    next_page += 1
+            launched = False
+            while not last and len(window) < concurrency and (limit is None or next_page <= limit):
+                window.append((next_page, spawn(fetch(next_page))))
+                next_page += 1
+                launched = True
+            if launched:
+                await asyncio.sleep(0)  # let the new requests reach the wire before CPU work
             stats.pages += 1
             stats.records += len(fresh)
             if len(fresh) != len(page.items):
@@ -148,12 +185,12 @@ async def walk_pages(
             if last or not window:
                 return
             page_no, task = window.popleft()
-            page = await task
+            page = build(page_no, await _outcome(task, closed))
             if page.total is not None and latest_total is not None and page.total < latest_total:
                 # This page's snapshot is older than the previous page's (it reached the
                 # server first, or was retried later): rows inserted in between could fall
                 # in the gap. A request sent now sees a newer snapshot; overlaps are dropped.
-                page = await fetch(page_no)
+                page = build(page_no, await fetch(page_no))
     finally:
         await _cancel_all([task for _, task in window])
         window.clear()
@@ -170,17 +207,22 @@ async def walk_records(pages: AsyncGenerator[CallPage, None]) -> AsyncGenerator[
 
 
 async def walk_details(
-    records: AsyncGenerator[CallRecord, None], fetch: DetailFetcher, *, concurrency: int
+    records: AsyncGenerator[CallRecord, None],
+    fetch: DetailFetcher,
+    *,
+    concurrency: int,
+    spawn: Spawner = asyncio.ensure_future,
+    closed: Callable[[], bool] = _never_closed,
 ) -> AsyncGenerator[CallDetail, None]:
     """Fetch each listed call's details, ``concurrency`` at a time, and yield them in list order."""
-    window: deque[asyncio.Task[CallDetail]] = deque()
+    window: deque[asyncio.Future[CallDetail]] = deque()
     try:
         async for record in records:
-            window.append(asyncio.ensure_future(fetch(record.call_id)))
+            window.append(spawn(fetch(record.call_id)))
             if len(window) >= concurrency:
-                yield await window.popleft()
+                yield await _outcome(window.popleft(), closed)
         while window:
-            yield await window.popleft()
+            yield await _outcome(window.popleft(), closed)
     finally:
         await _cancel_all(list(window))
         window.clear()

@@ -6,17 +6,18 @@ aiohttp is wrapped, never subclassed, and its exceptions are translated into
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 import os
 import platform
 import ssl as ssl_module
 import time
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Coroutine, Sequence
 from datetime import tzinfo
 from importlib import metadata
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from aiolimiter import AsyncLimiter
@@ -34,6 +35,8 @@ from .models import CallDetail, CallPage, CallRecord, Stats
 __all__ = ["AlohubSession"]
 
 logger = logging.getLogger("alohub_async")
+
+T = TypeVar("T")
 
 #: Response bodies larger than this are refused with ResponseFormatError.
 DEFAULT_MAX_BODY_SIZE = 8 * 1024 * 1024
@@ -152,6 +155,7 @@ class AlohubSession:
         self._converter = get_converter(self.tz)
         self._state = _State.UNOPENED
         self._entered = False
+        self._tasks: set[asyncio.Task[Any]] = set()
         #: Counters over the session's whole life: requests and retries sent, pages and
         #: records received (a walk's own ``stats`` counts what it yielded).
         self.stats = Stats()
@@ -197,11 +201,18 @@ class AlohubSession:
     async def close(self) -> None:
         """Close the session and the aiohttp session it created; safe to call twice.
 
-        A ``client_session`` that was passed in is left open: its owner closes it.
+        Requests still in flight for walks that were not closed are cancelled and awaited
+        first (such a walk then raises RuntimeError if iterated again). A
+        ``client_session`` that was passed in is left open: its owner closes it.
         """
         if self._state is _State.CLOSED:
             return
         self._state = _State.CLOSED
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
         client, self._client = self._client, None
         if self._owns_client and client is not None:
             await client.close()
@@ -335,12 +346,17 @@ class AlohubSession:
         lo, hi = resolve_range(start, end, self.tz)
         return to_wire(lo), to_wire(hi)
 
-    async def _fetch_page(
+    async def _fetch_rows(
         self, start: str, end: str, page: int, page_size: int, stats: Stats | None
-    ) -> CallPage:
+    ) -> tuple[list[Any], int | None]:
+        """Request one list page and return its raw records and total (not yet structured)."""
         body = protocol.encode_json(protocol.build_list_body(start, end, page, page_size))
         payload = await self._request("POST", protocol.LIST_PATH, body, stats)
-        rows, total = protocol.read_list(payload)
+        return protocol.read_list(payload)
+
+    def _build_page(self, page: int, page_size: int, raw: tuple[list[Any], int | None]) -> CallPage:
+        """Structure a raw page through the converter."""
+        rows, total = raw
         items = structure_records(self._converter, rows)
         self.stats.pages += 1
         self.stats.records += len(items)
@@ -363,7 +379,8 @@ class AlohubSession:
         size = self.page_size if page_size is None else page_size
         protocol.validate_positive("page_size", size)
         self._check_usable()
-        return await self._fetch_page(wire_start, wire_end, page, size, None)
+        raw = await self._fetch_rows(wire_start, wire_end, page, size, None)
+        return self._build_page(page, size, raw)
 
     def _check_usable(self) -> None:
         if self._state is _State.CLOSED:
@@ -383,10 +400,28 @@ class AlohubSession:
     def _pages(
         self, start: str, end: str, size: int, concurrency: int, stats: Stats
     ) -> AsyncGenerator[CallPage, None]:
-        async def fetch(page: int) -> CallPage:
-            return await self._fetch_page(start, end, page, size, stats)
+        def fetch(page: int) -> Coroutine[Any, Any, tuple[list[Any], int | None]]:
+            return self._fetch_rows(start, end, page, size, stats)
 
-        return walk_pages(fetch, page_size=size, concurrency=concurrency, stats=stats)
+        def build(page: int, raw: tuple[list[Any], int | None]) -> CallPage:
+            return self._build_page(page, size, raw)
+
+        return walk_pages(
+            fetch,
+            build,
+            page_size=size,
+            concurrency=concurrency,
+            stats=stats,
+            spawn=self._spawn,
+            closed=lambda: self.closed,
+        )
+
+    def _spawn(self, request: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        """Start a walk's request as a task that close() will cancel and await."""
+        task = asyncio.ensure_future(request)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     def iter_pages(
         self,
@@ -462,7 +497,10 @@ class AlohubSession:
         stats = Stats()
         records = walk_records(self._pages(wire_start, wire_end, size, self.concurrency, stats))
 
-        async def fetch(call_id: str) -> CallDetail:
-            return await self._get_detail(call_id, protocol.detail_path(call_id), stats)
+        def fetch(call_id: str) -> Coroutine[Any, Any, CallDetail]:
+            return self._get_detail(call_id, protocol.detail_path(call_id), stats)
 
-        return WalkIterator(walk_details(records, fetch, concurrency=limit), stats)
+        details = walk_details(
+            records, fetch, concurrency=limit, spawn=self._spawn, closed=lambda: self.closed
+        )
+        return WalkIterator(details, stats)

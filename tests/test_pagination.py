@@ -28,6 +28,11 @@ def fake_page(page: int, ids: list[str], size: int, total: int | None) -> CallPa
     return CallPage(items=items, page=page, page_size=size, total=total)
 
 
+def keep(page_no: int, page: CallPage) -> CallPage:
+    """The build step for sources that already return CallPage objects."""
+    return page
+
+
 class Pages:
     """A scripted page source for walk_pages, recording which pages were asked for."""
 
@@ -51,7 +56,9 @@ class Pages:
 
 
 async def collect(pages: Pages, concurrency: int = 3) -> list[str]:
-    walk = walk_pages(pages.fetch, page_size=pages.size, concurrency=concurrency, stats=Stats())
+    walk = walk_pages(
+        pages.fetch, keep, page_size=pages.size, concurrency=concurrency, stats=Stats()
+    )
     return [r.call_id for page in [p async for p in walk] for r in page.items]
 
 
@@ -134,7 +141,7 @@ async def test_failure_raises_after_the_prefix() -> None:
     src.failing[4] = ServerError(503)
     src.delays = {2: 0.03, 3: 0.03}  # page 4 fails while 2 and 3 are still in flight
     got: list[str] = []
-    walk = walk_pages(src.fetch, page_size=2, concurrency=4, stats=Stats())
+    walk = walk_pages(src.fetch, keep, page_size=2, concurrency=4, stats=Stats())
     with pytest.raises(ServerError):
         async for page in walk:
             got.extend(r.call_id for r in page.items)
@@ -145,7 +152,7 @@ async def test_stopping_cancels_and_awaits_in_flight_requests() -> None:
     """aclose() cancels every in-flight page request and waits for it to finish."""
     src = Pages({p: ids(f"p{p}-", 2) for p in range(1, 20)}, 2, 38)
     src.delays = dict.fromkeys(range(2, 20), 10.0)
-    walk = walk_pages(src.fetch, page_size=2, concurrency=4, stats=Stats())
+    walk = walk_pages(src.fetch, keep, page_size=2, concurrency=4, stats=Stats())
     first = await walk.__anext__()
     assert first.page == 1
     await asyncio.sleep(0)
@@ -165,7 +172,7 @@ async def test_duplicates_across_neighbouring_pages_are_dropped() -> None:
     """A record repeated on the next page (rows shifted) is yielded once and counted."""
     stats = Stats()
     src = Pages({1: ["a", "b"], 2: ["b", "c"], 3: ["d"]}, 2, 5)
-    walk = walk_pages(src.fetch, page_size=2, concurrency=2, stats=stats)
+    walk = walk_pages(src.fetch, keep, page_size=2, concurrency=2, stats=stats)
     got = [r.call_id for page in [p async for p in walk] for r in page.items]
     assert got == ["a", "b", "c", "d"]
     assert stats.duplicates_dropped == 1
@@ -283,11 +290,38 @@ async def test_early_break_stops_requests_and_leaves_no_task() -> None:
                 async for n, _ in aenumerate(walk):
                     if n == 25:
                         break
-            sent = fake.counters.requests
-            await asyncio.sleep(0.05)
-            assert fake.counters.requests == sent
-            assert sent <= 1 + 4 + 2
+            sent = walk.stats.requests
             assert not client_tasks()
+            await asyncio.sleep(0.05)
+            assert walk.stats.requests == sent  # nothing sent after the walk closed
+            assert fake.counters.requests <= sent  # the server saw only those
+            assert sent <= 1 + 4 + 4
+
+
+async def test_close_cancels_walks_left_open() -> None:
+    """close() cancels and awaits the requests of a walk nobody closed; it then fails clearly."""
+    async with FakeAlohub(calls=2000, seed=6, latency=0.05) as fake:
+        alohub = fake.session(page_size=10, concurrency=4)
+        walk = alohub.iter_calls(START, END)
+        await walk.__anext__()
+        await alohub.close()
+        assert not client_tasks()
+        with pytest.raises(RuntimeError, match="closed during the walk"):
+            async for _ in walk:
+                pass
+
+
+async def test_close_cancels_detail_requests_left_open() -> None:
+    """close() also cancels a detail fan-out left suspended."""
+    async with FakeAlohub(calls=200, seed=6, latency=0.05) as fake:
+        alohub = fake.session(page_size=10, concurrency=2)
+        details = alohub.iter_call_details(START, END, concurrency=8)
+        await details.__anext__()
+        await alohub.close()
+        assert not client_tasks()
+        with pytest.raises(RuntimeError, match="closed"):
+            async for _ in details:
+                pass
 
 
 async def test_plain_break_cleans_up_too() -> None:

@@ -131,9 +131,11 @@ async def walk_pages(
     into a CallPage. Building happens here, when the page's turn comes, after the window
     has been refilled: requests go out first, CPU work follows.
     """
-    window: deque[tuple[int, asyncio.Future[R]]] = deque()
+    # (page number, page consumed when it was requested, its request)
+    window: deque[tuple[int, int, asyncio.Future[R]]] = deque()
     recent = _RecentIds(max(2, concurrency + 1))
     previous_ids: set[str] = set()
+    previous_total: int | None = None
     try:
         page_no, next_page = 1, 2
         page = build(1, await fetch(1))
@@ -142,7 +144,12 @@ async def walk_pages(
         while True:
             ids = [record.call_id for record in page.items]
             full = len(page.items) >= page_size
-            if full and page_no > 1 and previous_ids.issuperset(ids):
+            shifted_a_page = (
+                page.total is not None
+                and previous_total is not None
+                and page.total >= previous_total + page_size
+            )
+            if full and page_no > 1 and previous_ids.issuperset(ids) and not shifted_a_page:
                 raise AlohubError(
                     f"page {page_no} repeats page {page_no - 1} exactly: the server seems to "
                     "ignore the 'page' parameter; stopping instead of looping forever"
@@ -150,7 +157,7 @@ async def walk_pages(
             fresh = [record for record in page.items if record.call_id not in recent]
             stats.duplicates_dropped += len(page.items) - len(fresh)
             recent.add_page(page_no, ids)
-            previous_ids = set(ids)
+            previous_ids, previous_total = set(ids), page.total
             if page.total is not None and limit is not None:
                 latest_total = page.total
                 limit = max(limit, page_count(latest_total, page_size))
@@ -172,7 +179,7 @@ async def walk_pages(
             # the consumer's work.
             launched = False
             while not last and len(window) < concurrency and (limit is None or next_page <= limit):
-                window.append((next_page, spawn(fetch(next_page))))
+                window.append((next_page, page_no, spawn(fetch(next_page))))
                 next_page += 1
                 launched = True
             if launched:
@@ -184,15 +191,22 @@ async def walk_pages(
             yield page
             if last or not window:
                 return
-            page_no, task = window.popleft()
+            page_no, sent_after, task = window.popleft()
             page = build(page_no, await _outcome(task, closed))
-            if page.total is not None and latest_total is not None and page.total < latest_total:
-                # This page's snapshot is older than the previous page's (it reached the
-                # server first, or was retried later): rows inserted in between could fall
-                # in the gap. A request sent now sees a newer snapshot; overlaps are dropped.
+            if page.total is not None:
+                stale = latest_total is not None and page.total < latest_total
+            else:
+                # Without totals a stale snapshot cannot be seen, only suspected: once rows
+                # have shifted during this walk, a page requested before its predecessor
+                # was answered may predate rows inserted in between.
+                stale = stats.duplicates_dropped > 0 and sent_after < page_no - 1
+            if stale:
+                # This page's snapshot is (or may be) older than the previous page's: rows
+                # inserted in between could fall in the gap. A request sent now sees a
+                # newer snapshot; the overlap it brings is dropped as duplicates.
                 page = build(page_no, await fetch(page_no))
     finally:
-        await _cancel_all([task for _, task in window])
+        await _cancel_all([task for _, _, task in window])
         window.clear()
 
 

@@ -225,6 +225,12 @@ class AlohubSession:
                 connector=aiohttp.TCPConnector(ssl=self._ssl),
                 trace_configs=self._trace_configs,
             )
+            # aiohttp silently re-sends an idempotent request once when a pooled
+            # connection drops; our retry loop owns every re-send (max_retries, stats,
+            # rate limit), so switch that off on the session we own. aiohttp's own
+            # test utilities set the same attribute; a borrowed session keeps its owner's.
+            if hasattr(self._client, "_retry_connection"):
+                self._client._retry_connection = False
         self._state = _State.OPENED
         return self._client
 

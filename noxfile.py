@@ -51,6 +51,9 @@ def stress(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Run the benchmarks and print their table (not a default session)."""
+    """Run the benchmarks, print their table and update docs/performance.* (not a default session).
+
+    ``nox -s bench -- --quick`` is a smoke run that leaves the docs alone.
+    """
     session.install("-e", ".[bench]")
     session.run("python", "-m", "benchmarks", *session.posargs)

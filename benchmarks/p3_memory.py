@@ -1,0 +1,140 @@
+"""P3 memory: peak RSS of a client streaming 10,000 vs 1,000,000 records through iter_calls.
+
+Each client run is a fresh ``python -m benchmarks.p3_memory`` subprocess that walks the
+fake (its own process, latency 0), drops every record as it comes, and reports
+``resource.getrusage(RUSAGE_SELF).ru_maxrss``. The difference between the two runs is what
+streaming a hundred times more records costs; the walk's window bounds it at about
+``concurrency x page_size`` records, whatever the total.
+
+The run also tells who limited the throughput: the client's CPU time over its wall time
+near 100% means the client was busy all along; well below, it was waiting for the fake.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+from ._common import END, START, Result, Row, fmt_rate
+from ._server import _ROOT, FakeServer
+
+NAME = "P3 memory"
+_LAUNCHER = "import subprocess, sys; sys.exit(subprocess.run(sys.argv[1:]).returncode)"
+GOAL_MB = 25.0
+
+
+def _status_kb(field: str) -> int:
+    """A ``/proc/self/status`` figure in kB (``VmRSS``, ``VmHWM``), or 0 where it is missing."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:  # not Linux
+        pass
+    return 0
+
+
+async def _walk(args: argparse.Namespace) -> int:
+    from alohub_async import AlohubSession
+
+    count = 0
+    async with AlohubSession(
+        api_key=args.api_key,
+        access_token=args.access_token,
+        base_url=args.url,
+        page_size=args.page_size,
+        concurrency=args.concurrency,
+    ) as alohub:
+        async for _ in alohub.iter_calls(START, END):
+            count += 1
+    return count
+
+
+def child(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.p3_memory")
+    for name in ("--url", "--api-key", "--access-token"):
+        parser.add_argument(name, required=True)
+    parser.add_argument("--page-size", type=int, required=True)
+    parser.add_argument("--concurrency", type=int, required=True)
+    args = parser.parse_args(argv)
+    import alohub_async  # noqa: F401 - count the imports in the starting RSS
+
+    start_kb = _status_kb("VmRSS")
+    cpu = time.process_time()
+    started = time.perf_counter()
+    count = asyncio.run(_walk(args))
+    wall = time.perf_counter() - started
+    report = {
+        "records": count,
+        "seconds": wall,
+        "cpu": time.process_time() - cpu,
+        "start_kb": start_kb,
+        "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "hwm_kb": _status_kb("VmHWM"),
+    }
+    print(json.dumps(report), flush=True)
+
+
+def _client_run(server: FakeServer, page_size: int, concurrency: int) -> dict[str, float]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_ROOT), env.get("PYTHONPATH")]))
+    # ru_maxrss survives execve: a child exec'd straight from this (big) process would report
+    # this process's peak. A tiny launcher in between starts the client from a small image.
+    command = [
+        sys.executable, "-c", _LAUNCHER,
+        sys.executable, "-m", "benchmarks.p3_memory",
+        "--url", server.url,
+        "--api-key", server.api_key,
+        "--access-token", server.access_token,
+        "--page-size", str(page_size),
+        "--concurrency", str(concurrency),
+    ]  # fmt: skip
+    server_cpu = server.cpu_seconds()
+    done = subprocess.run(command, capture_output=True, text=True, cwd=_ROOT, env=env, check=True)
+    report: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    report["server_cpu"] = server.cpu_seconds() - server_cpu
+    if report["records"] != server.calls:
+        raise RuntimeError(f"P3: got {report['records']} records, expected {server.calls}")
+    return report
+
+
+def run(
+    *, small: int = 10_000, large: int = 1_000_000, page_size: int = 500, concurrency: int = 8
+) -> Result:
+    reports = {}
+    for calls in (small, large):
+        with FakeServer(calls=calls, latency=0.0) as server:
+            reports[calls] = _client_run(server, page_size, concurrency)
+    result = Result(NAME, data={"reports": reports, "small": small, "large": large})
+    for calls, report in reports.items():
+        peak = report["maxrss_kb"] / 1024
+        rate = report["records"] / report["seconds"]
+        row = Row(
+            NAME,
+            f"iter_calls {calls:,} records",
+            f"{peak:.1f} MB peak",
+            f"{report['start_kb'] / 1024:.1f} MB after import; {fmt_rate(rate)}, "
+            f"client CPU {report['cpu'] / report['seconds']:.0%}, fake CPU "
+            f"{report['server_cpu'] / report['seconds']:.0%} of wall",
+        )
+        if calls == large:
+            diff = (report["maxrss_kb"] - reports[small]["maxrss_kb"]) / 1024
+            row.goal = f"+{diff:.1f} MB over {small:,} (<= {GOAL_MB:g} MB)"
+            row.ok = diff <= GOAL_MB
+            result.data["diff_mb"] = diff
+        result.rows.append(row)
+    result.notes.append(
+        f"fresh client process per run, page size {page_size}, concurrency {concurrency}, latency 0"
+    )
+    return result
+
+
+if __name__ == "__main__":
+    child(sys.argv[1:])

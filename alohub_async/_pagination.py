@@ -100,15 +100,20 @@ async def _cancel_all(tasks: Sequence[asyncio.Future[Any]]) -> None:
 
 
 async def _outcome(task: asyncio.Future[R], closed: Callable[[], bool]) -> R:
-    """Await a request task; one cancelled by the session's close() is a clear RuntimeError."""
+    """Await a request task; one cancelled by the session's close() is a clear RuntimeError.
+
+    ``asyncio.wait`` (unlike awaiting the task) raises CancelledError only when the
+    consumer itself is cancelled, so that cancellation is never mistaken for a close().
+    """
     try:
-        return await task
+        await asyncio.wait((task,))
     except asyncio.CancelledError:
-        current = asyncio.current_task()
-        cancelling = getattr(current, "cancelling", None)  # Python >= 3.11
-        if task.cancelled() and closed() and not (cancelling is not None and cancelling()):
-            raise RuntimeError("the AlohubSession was closed during the walk") from None
+        # The consumer is being cancelled: take the request down with it.
+        await _cancel_all((task,))
         raise
+    if task.cancelled() and closed():
+        raise RuntimeError("the AlohubSession was closed during the walk")
+    return task.result()
 
 
 def _never_closed() -> bool:
@@ -230,13 +235,25 @@ async def walk_details(
 ) -> AsyncGenerator[CallDetail, None]:
     """Fetch each listed call's details, ``concurrency`` at a time, and yield them in list order."""
     window: deque[asyncio.Future[CallDetail]] = deque()
+    listing_error: AlohubError | None = None
     try:
-        async for record in records:
+        while True:
+            try:
+                record = await records.__anext__()
+            except StopAsyncIteration:
+                break
+            except AlohubError as exc:
+                # The listing failed: the calls listed before the failure still get
+                # their details, in order, before its error is raised (a correct prefix).
+                listing_error = exc
+                break
             window.append(spawn(fetch(record.call_id)))
             if len(window) >= concurrency:
                 yield await _outcome(window.popleft(), closed)
         while window:
             yield await _outcome(window.popleft(), closed)
+        if listing_error is not None:
+            raise listing_error
     finally:
         await _cancel_all(list(window))
         window.clear()

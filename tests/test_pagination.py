@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
+from aioresponses import aioresponses
 
 from alohub_async import (
     AlohubError,
@@ -14,11 +15,14 @@ from alohub_async import (
     BadRequestError,
     CallPage,
     CallRecord,
+    NotFoundError,
+    ResponseFormatError,
     ServerError,
     Stats,
 )
 from alohub_async._pagination import walk_pages
 from alohub_async.testing import Envelope, FakeAlohub, Fault
+from helpers import BASE_URL
 
 START, END = "2026-01-01T00:00:00+07:00", "2026-01-31T23:59:59+07:00"
 
@@ -390,15 +394,59 @@ async def test_iter_call_details_in_list_order_with_bounded_concurrency() -> Non
 
 
 async def test_iter_call_details_failure_keeps_the_prefix() -> None:
-    """A detail that fails raises after the details before it were yielded."""
+    """A detail that fails raises after the details before it were yielded, in order."""
     async with FakeAlohub(calls=30, seed=2) as fake:
-        fake.script(*[Fault.status(404)], endpoint="detail")
         async with fake.session(page_size=10) as alohub:
-            got = []
-            with pytest.raises(AlohubError):
+            got: list[str] = []
+            with pytest.raises(NotFoundError):
+                async for detail in alohub.iter_call_details(START, END, concurrency=1):
+                    got.append(detail.call_id)
+                    if len(got) == 5:
+                        fake.script(Fault.status(404), endpoint="detail")
+    assert got == expected_ids(fake)[: len(got)]
+    assert 5 <= len(got) <= 6
+
+
+async def test_iter_call_details_listing_failure_keeps_listed_details() -> None:
+    """When the listing fails, the details of calls listed before it are still yielded."""
+    async with FakeAlohub(calls=30, seed=2) as fake:
+        fake.fail_page(2, Fault.status(400))
+        async with fake.session(page_size=10, concurrency=1) as alohub:
+            got: list[str] = []
+            with pytest.raises(BadRequestError):
                 async for detail in alohub.iter_call_details(START, END, concurrency=4):
-                    got.append(detail)
+                    got.append(detail.call_id)
+    assert got == expected_ids(fake)[:10]
+
+
+async def test_failed_detail_is_raised_before_later_details() -> None:
+    """A failed detail raises at its turn; details listed after it are never yielded."""
+    rows = [{"callId": "a"}, {"callId": "b"}]
+    with aioresponses() as mocked:
+        mocked.post(f"{BASE_URL}/api/report/call-logs", payload={"data": rows, "total": 2})
+        mocked.get(f"{BASE_URL}/api/report/call-logs/a", status=404)
+        mocked.get(f"{BASE_URL}/api/report/call-logs/b", payload={"callId": "b"})
+        async with AlohubSession(api_key="k", access_token="t", base_url=BASE_URL) as alohub:
+            got: list[str] = []
+            with pytest.raises(NotFoundError):
+                async for detail in alohub.iter_call_details(START, END, concurrency=4):
+                    got.append(detail.call_id)
     assert got == []
+
+
+async def test_iter_call_details_unusable_listed_id_fails_at_its_turn() -> None:
+    """A listed id that no URL can carry fails as ResponseFormatError after those before it."""
+    rows = [{"callId": "a"}, {"callId": "b"}, {"callId": "c 1"}, {"callId": "d"}]
+    with aioresponses() as mocked:
+        mocked.post(f"{BASE_URL}/api/report/call-logs", payload={"data": rows, "total": 4})
+        for call_id in "abd":
+            mocked.get(f"{BASE_URL}/api/report/call-logs/{call_id}", payload={"callId": call_id})
+        async with AlohubSession(api_key="k", access_token="t", base_url=BASE_URL) as alohub:
+            got: list[str] = []
+            with pytest.raises(ResponseFormatError, match="c 1"):
+                async for detail in alohub.iter_call_details(START, END, concurrency=4):
+                    got.append(detail.call_id)
+    assert got == ["a", "b"]
 
 
 async def aenumerate(iterator: AsyncIterator[CallRecord]) -> AsyncIterator[tuple[int, CallRecord]]:

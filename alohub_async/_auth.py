@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import inspect
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -107,7 +108,10 @@ class TokenSource:
                 return self._token
             assert self._provider is not None
             self.refreshes += 1
-            token = check_secret("the token returned by access_token()", await self._provider())
+            pending = self._provider()
+            if not inspect.isawaitable(pending):
+                raise TypeError("access_token must be an async callable (it returned no awaitable)")
+            token = check_secret("the token returned by access_token()", await pending)
             expires_at = jwt_expiry(token)
             # A provider that hands out an already-expiring token is used as is, once,
             # rather than asked again on every request.

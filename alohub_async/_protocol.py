@@ -130,12 +130,12 @@ def validate_positive(name: str, value: object) -> int:
 def validate_call_id(call_id: object) -> str:
     """Return ``call_id`` if it is safe to put in a URL path, else raise ValueError.
 
-    Empty ids and ids containing ``/ ? # %``, whitespace or ``..`` are refused, so a
-    call id can never change which endpoint is called.
+    Empty ids, ``.``, and ids containing ``/ ? # %``, whitespace or ``..`` are refused,
+    so a call id can never change which endpoint is called.
     """
     if not isinstance(call_id, str) or not call_id:
         raise ValueError(f"call_id must be a non-empty string, got {call_id!r}")
-    if _BAD_ID.search(call_id) or not call_id.isprintable():
+    if _BAD_ID.search(call_id) or call_id == "." or not call_id.isprintable():
         raise ValueError(
             f"call_id {call_id!r} contains a character that is not allowed "
             "(/ ? # %, whitespace, control characters or '..')"
@@ -271,7 +271,9 @@ def body_failure(payload: Mapping[str, Any], *, records_key: str | None) -> APIR
     status = payload.get("status")
     if isinstance(status, str) and status.strip().lower() in _FAILED_STATUS_WORDS:
         return APIResponseError(code, message)
-    has_error_fields = any(k in payload for k in ("error_code", "error_message", "errorCode"))
+    has_error_fields = any(
+        payload.get(key) not in (None, "") for key in _CODE_KEYS[:2] + _MESSAGE_KEYS[:2]
+    )
     if has_error_fields and (records_key is None or payload.get(records_key) is None):
         return APIResponseError(code, message)
     return None

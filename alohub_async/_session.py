@@ -129,7 +129,7 @@ class AlohubSession:
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise ValueError(f"max_retries must be an integer >= 0, got {max_retries!r}")
         self.max_retries = max_retries
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         self.timeout = float(timeout)
         self.tz = resolve_tz(tz)
@@ -138,7 +138,7 @@ class AlohubSession:
         if rate_limit is not None:
             if isinstance(rate_limit, bool) or not isinstance(rate_limit, (int, float)):
                 raise ValueError(f"rate_limit must be a positive number, got {rate_limit!r}")
-            if rate_limit <= 0:
+            if not rate_limit > 0 or rate_limit == float("inf"):
                 raise ValueError(f"rate_limit must be a positive number, got {rate_limit!r}")
             # One request every 1/R seconds: never more than R in any one-second window.
             self._limiter = AsyncLimiter(1, 1.0 / rate_limit)
@@ -237,18 +237,21 @@ class AlohubSession:
     # --- the one I/O boundary ------------------------------------------------------------
 
     async def _read_body(self, response: aiohttp.ClientResponse) -> bytes:
+        """Read a body, refusing more than ``max_body_size`` bytes once decompressed."""
         cap = self.max_body_size
         length = response.content_length
         if length is not None and length > cap:
             raise ResponseFormatError(f"response body of {length} bytes exceeds {cap} bytes")
-        if length is not None:
-            return await response.read()
-        buffer = bytearray()
-        async for chunk in response.content.iter_chunked(65536):
-            buffer += chunk
-            if len(buffer) > cap:
+        # Count what comes out of the decompressor: Content-Length is the compressed
+        # size, and a small gzip body can inflate far past the cap.
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.content.iter_any():
+            size += len(chunk)
+            if size > cap:
                 raise ResponseFormatError(f"response body exceeds {cap} bytes")
-        return bytes(buffer)
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     async def _send(
         self,
@@ -282,7 +285,7 @@ class AlohubSession:
             ) as response:
                 data = await self._read_body(response)
                 status, response_headers = response.status, response.headers
-        except TimeoutError:
+        except (TimeoutError, asyncio.TimeoutError):  # distinct classes before Python 3.11
             error = APITimeoutError(
                 f"{method} {url} timed out after {self.timeout:g}s", method=method, url=url
             )
@@ -323,6 +326,7 @@ class AlohubSession:
         refreshed = False
         async for attempt in retry_attempts(self.max_retries):
             with attempt:
+                self._check_usable()  # close() also stops requests between attempts
                 if attempt.num > 1:
                     self._count_retry(stats)
                 token = await self._tokens.get()
@@ -503,8 +507,12 @@ class AlohubSession:
         stats = Stats()
         records = walk_records(self._pages(wire_start, wire_end, size, self.concurrency, stats))
 
-        def fetch(call_id: str) -> Coroutine[Any, Any, CallDetail]:
-            return self._get_detail(call_id, protocol.detail_path(call_id), stats)
+        async def fetch(call_id: str) -> CallDetail:
+            try:
+                path = protocol.detail_path(call_id)
+            except ValueError as exc:  # an id the server listed but no URL can carry
+                raise ResponseFormatError(f"the listing returned an unusable {exc}") from None
+            return await self._get_detail(call_id, path, stats)
 
         details = walk_details(
             records, fetch, concurrency=limit, spawn=self._spawn, closed=lambda: self.closed

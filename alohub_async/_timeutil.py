@@ -7,7 +7,7 @@ timestamps in several shapes; everything here is pure and independent of I/O.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, tzinfo
+from datetime import date, datetime, time, timezone, tzinfo
 from typing import TypeAlias
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -46,9 +46,10 @@ def _from_iso(text: str) -> datetime | date:
     """Parse an ISO 8601 date or datetime string, also accepting a trailing ``Z``."""
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
-    if len(text) == 10:
-        return date.fromisoformat(text)
-    return datetime.fromisoformat(text)
+    try:
+        return date.fromisoformat(text)  # a date alone, also in basic form (20250413)
+    except ValueError:
+        return datetime.fromisoformat(text)
 
 
 def _resolve(value: TimeInput, tz: tzinfo, *, is_end: bool, name: str) -> datetime:
@@ -85,7 +86,14 @@ def resolve_range(start: TimeInput, end: TimeInput, tz: tzinfo) -> tuple[datetim
 
 
 def to_wire(moment: datetime) -> str:
-    """Format an aware datetime as the backend wants it: ``2025-04-13T00:00:00+07:00``."""
+    """Format an aware datetime as the backend wants it: ``2025-04-13T00:00:00+07:00``.
+
+    An offset with seconds (historical local mean time) has no ``±HH:MM`` form: such a
+    moment is sent in UTC instead, which names the same instant.
+    """
+    offset = moment.utcoffset()
+    if offset is not None and offset.total_seconds() % 60:
+        moment = moment.astimezone(timezone.utc)
     return moment.isoformat(timespec="seconds")
 
 

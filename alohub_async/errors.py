@@ -6,7 +6,7 @@ exceptions are translated into these at a single boundary in ``_session.py``::
     AlohubError
     ├── APIConnectionError            network failure after retries
     │   └── APITimeoutError
-    ├── APIStatusError                HTTP >= 400 (.status, .body, .method, .url)
+    ├── APIStatusError                HTTP >= 400, or a redirect (never followed)
     │   ├── BadRequestError           400, 422
     │   ├── AuthenticationError       401
     │   ├── PermissionDeniedError     403
@@ -74,7 +74,9 @@ class APITimeoutError(APIConnectionError):
 
 
 class APIStatusError(AlohubError):
-    """The server answered with an HTTP status of 400 or more.
+    """The server answered with an HTTP error status (400 or more), or with a redirect.
+
+    Redirects are not followed, so credentials never travel to another URL.
 
     Attributes:
         status: the HTTP status code.

@@ -144,6 +144,13 @@ async def test_concurrent_401s_share_one_refresh() -> None:
     assert provider.calls == 2
 
 
+async def test_sync_provider_is_a_clear_type_error() -> None:
+    """A provider that is not async fails with a TypeError saying so."""
+    source = TokenSource(lambda: "token")  # type: ignore[arg-type,return-value]
+    with pytest.raises(TypeError, match="async callable"):
+        await source.get()
+
+
 async def test_provider_returning_garbage_is_an_error() -> None:
     """A provider that returns an empty or non-string token raises ValueError."""
     source = TokenSource(Provider(""))

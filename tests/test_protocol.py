@@ -87,6 +87,25 @@ def test_error_code_beside_records_is_not_a_failure() -> None:
     assert rows == [{"id": 1}]
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"call_id": "a", "error_code": None, "status": "ANSWERED"},
+        {"call_id": "a", "error_message": ""},
+    ],
+)
+def test_empty_error_fields_are_not_failures(body: dict[str, Any]) -> None:
+    """Null or empty error fields on a bare detail do not make it a failure."""
+    assert protocol.read_detail(body, call_id="a") is body
+
+
+def test_camel_case_error_message_is_read() -> None:
+    """errorMessage beside null data is reported as the failure's message."""
+    with pytest.raises(APIResponseError) as info:
+        protocol.read_list({"errorMessage": "hết phiên", "data": None})
+    assert info.value.message == "hết phiên"
+
+
 def test_success_with_null_data_is_an_empty_page() -> None:
     """An explicit success with data null reads as no records."""
     assert protocol.read_list({"success": "1", "data": None, "totalRecord": 0}) == ([], 0)
@@ -290,7 +309,8 @@ def test_decode_json_rejects_non_json() -> None:
 
 
 @pytest.mark.parametrize(
-    "call_id", ["", "a/b", "a?b", "a#b", "a%2F", "a b", "a\tb", "..", "a..b", "a\x00b", 5, None]
+    "call_id",
+    ["", ".", "a/b", "a?b", "a#b", "a%2F", "a b", "a\tb", "..", "a..b", "a\x00b", 5, None],
 )
 def test_validate_call_id_rejects_unsafe_ids(call_id: object) -> None:
     """Empty ids and ids with path, query or control characters are refused."""

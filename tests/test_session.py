@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import logging
 import ssl
@@ -14,6 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 import trustme
+from aiohttp import web
 from aioresponses import aioresponses
 from yarl import URL
 
@@ -34,7 +36,7 @@ from alohub_async import (
     ResponseFormatError,
     ServerError,
 )
-from alohub_async.testing import FakeAlohub
+from alohub_async.testing import FakeAlohub, Fault
 from helpers import ACCESS_TOKEN, API_KEY, BASE_URL
 
 LIST_URL = f"{BASE_URL}/api/report/call-logs"
@@ -101,6 +103,8 @@ def test_plain_http_is_refused_off_loopback() -> None:
         ({"concurrency": -1}, "concurrency"),
         ({"max_retries": -1}, "max_retries"),
         ({"timeout": 0}, "timeout"),
+        ({"timeout": float("nan")}, "timeout"),
+        ({"rate_limit": float("inf")}, "rate_limit"),
         ({"tz": "Nowhere/Land"}, "time zone"),
         ({"rate_limit": 0}, "rate_limit"),
         ({"max_body_size": 0}, "max_body_size"),
@@ -583,3 +587,43 @@ async def test_debug_log_line_per_request(caplog: pytest.LogCaptureFixture) -> N
     message = record.getMessage()
     assert message.startswith(f"POST {url}/api/report/call-logs -> 200 (attempt 1, ")
     assert fake.access_token not in message
+
+
+async def test_close_stops_a_request_between_retries() -> None:
+    """close() during a retry wait means no further attempt is sent; the caller gets an error."""
+    async with FakeAlohub(calls=5) as fake:
+        fake.script(Fault.status(503, retry_after=1), endpoint="list")
+        alohub = fake.session()
+        task = asyncio.ensure_future(alohub.get_calls_page(FAKE_START, FAKE_END))
+        while fake.counters.requests == 0:  # noqa: ASYNC110 - polling the fake's counter
+            await asyncio.sleep(0.01)
+        await alohub.close()
+        with pytest.raises(RuntimeError, match="closed"):
+            await task
+    assert fake.counters.requests == 1
+
+
+async def test_decompressed_size_is_capped() -> None:
+    """A small gzip body that inflates past max_body_size is refused."""
+    inflated = b'{"data": [], "pad": "' + b" " * (4 * 1024 * 1024) + b'"}'
+
+    async def bomb(request: web.Request) -> web.Response:
+        body = gzip.compress(inflated)
+        return web.Response(
+            body=body, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"}
+        )
+
+    app = web.Application()
+    app.router.add_post("/api/report/call-logs", bomb)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        port = runner.addresses[0][1]
+        async with AlohubSession(
+            api_key="k", access_token="t", base_url=f"http://127.0.0.1:{port}", max_body_size=2**20
+        ) as alohub:
+            with pytest.raises(ResponseFormatError, match="exceeds"):
+                await alohub.get_calls_page(FAKE_START, FAKE_END)
+    finally:
+        await runner.cleanup()

@@ -63,6 +63,21 @@ def test_iso_date_string_end_is_end_of_day() -> None:
     assert wire("2025-04-13", "2025-04-13")[1] == "2025-04-13T23:59:59+07:00"
 
 
+def test_basic_form_date_end_is_end_of_day() -> None:
+    """A date in ISO basic form (20250413) is a whole day too."""
+    assert wire("20250413", "20250413") == (
+        "2025-04-13T00:00:00+07:00",
+        "2025-04-13T23:59:59+07:00",
+    )
+
+
+def test_offsets_with_seconds_are_sent_in_utc() -> None:
+    """A historical offset with seconds (no ±HH:MM form) is sent as the same instant in UTC."""
+    lo, _ = resolve_range(date(1900, 1, 1), date(1900, 1, 1), VN)
+    assert lo.utcoffset() == timedelta(hours=7, minutes=6, seconds=30)
+    assert to_wire(lo) == "1899-12-31T16:53:30+00:00"
+
+
 def test_start_after_end_is_an_error() -> None:
     """start > end raises ValueError."""
     with pytest.raises(ValueError, match="after end"):

@@ -40,6 +40,7 @@ from alohub_async import (
     ServerError,
 )
 from alohub_async.testing import Envelope, FakeAlohub, Fault, Latency
+from helpers import client_tasks
 
 pytestmark = pytest.mark.usefixtures("no_retry_waits")
 
@@ -68,7 +69,6 @@ ENVELOPES = (
     Envelope(records_key="rows", total_key=None, status_fields=False),
     Envelope(records_key="list", total_key="totalCount", detail_key=None),
 )
-
 
 # --- what a fault does to a request -------------------------------------------------------
 
@@ -380,22 +380,6 @@ def run(scenario: Scenario, body: Callable[[FakeAlohub, AlohubSession], Awaitabl
             return result
 
     return asyncio.run(main())
-
-
-def client_tasks() -> list[asyncio.Task[object]]:
-    """Pending tasks running client code (the in-process fake server's own are ignored)."""
-    return [
-        task
-        for task in asyncio.all_tasks()
-        if task is not asyncio.current_task() and not task.done() and _is_client_code(task)
-    ]
-
-
-def _is_client_code(task: asyncio.Task[object]) -> bool:
-    coro = task.get_coro()
-    code = getattr(coro, "cr_code", None) or getattr(coro, "ag_code", None)
-    filename = code.co_filename if code is not None else ""
-    return "alohub_async" in filename and "testing" not in filename
 
 
 def ids_of(fake: FakeAlohub) -> list[str]:

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from alohub_async import AlohubError, AlohubSession, WalkIterator
 from alohub_async.testing import FakeAlohub, Fault, Latency
+from helpers import client_tasks
 
 START, END = "2026-01-01T00:00:00+07:00", "2026-01-31T23:59:59+07:00"
 
@@ -37,22 +38,6 @@ Kind = Literal["calls", "pages", "details"]
 
 
 # --- what to look at ----------------------------------------------------------------------
-
-
-def client_tasks() -> list[asyncio.Task[object]]:
-    """Pending tasks running client code (the in-process fake server's own are ignored)."""
-    return [
-        task
-        for task in asyncio.all_tasks()
-        if task is not asyncio.current_task() and not task.done() and _is_client_code(task)
-    ]
-
-
-def _is_client_code(task: asyncio.Task[object]) -> bool:
-    coro = task.get_coro()
-    code = getattr(coro, "cr_code", None) or getattr(coro, "ag_code", None)
-    filename = code.co_filename if code is not None else ""
-    return "alohub_async" in filename and "testing" not in filename
 
 
 def checked_out(client: aiohttp.ClientSession) -> int:

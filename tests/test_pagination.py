@@ -22,7 +22,7 @@ from alohub_async import (
 )
 from alohub_async._pagination import walk_pages
 from alohub_async.testing import Envelope, FakeAlohub, Fault
-from helpers import BASE_URL
+from helpers import BASE_URL, client_tasks
 
 START, END = "2026-01-01T00:00:00+07:00", "2026-01-31T23:59:59+07:00"
 
@@ -64,21 +64,6 @@ async def collect(pages: Pages, concurrency: int = 3) -> list[str]:
         pages.fetch, keep, page_size=pages.size, concurrency=concurrency, stats=Stats()
     )
     return [r.call_id for page in [p async for p in walk] for r in page.items]
-
-
-def client_tasks() -> list[asyncio.Task[object]]:
-    """Pending tasks running client code (the in-process fake server's own are ignored)."""
-    return [
-        task
-        for task in asyncio.all_tasks()
-        if task is not asyncio.current_task() and not task.done() and _is_client_code(task)
-    ]
-
-
-def _is_client_code(task: asyncio.Task[object]) -> bool:
-    code = getattr(task.get_coro(), "cr_code", None) or getattr(task.get_coro(), "ag_code", None)
-    filename = code.co_filename if code is not None else ""
-    return "alohub_async" in filename and "testing" not in filename
 
 
 def ids(prefix: str, n: int) -> list[str]:

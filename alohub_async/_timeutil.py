@@ -46,8 +46,10 @@ def _from_iso(text: str) -> datetime | date:
     """Parse an ISO 8601 date or datetime string, also accepting a trailing ``Z``."""
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
+    if len(text) == 8 and text.isdigit():  # a date in basic form (20250413), on any Python
+        text = f"{text[:4]}-{text[4:6]}-{text[6:]}"
     try:
-        return date.fromisoformat(text)  # a date alone, also in basic form (20250413)
+        return date.fromisoformat(text)
     except ValueError:
         return datetime.fromisoformat(text)
 

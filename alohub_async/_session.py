@@ -156,6 +156,7 @@ class AlohubSession:
         self._state = _State.UNOPENED
         self._entered = False
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._closing: asyncio.Future[None] | None = None
         #: Counters over the session's whole life: requests and retries sent, pages and
         #: records received (a walk's own ``stats`` counts what it yielded).
         self.stats = Stats()
@@ -203,11 +204,16 @@ class AlohubSession:
 
         Requests still in flight for walks that were not closed are cancelled and awaited
         first (such a walk then raises RuntimeError if iterated again). A
-        ``client_session`` that was passed in is left open: its owner closes it.
+        ``client_session`` that was passed in is left open: its owner closes it. Calls made
+        while a close is under way wait for it, and cancelling one does not stop it
+        half-way.
         """
-        if self._state is _State.CLOSED:
-            return
-        self._state = _State.CLOSED
+        if self._closing is None:
+            self._state = _State.CLOSED
+            self._closing = asyncio.ensure_future(self._close())
+        await asyncio.shield(self._closing)
+
+    async def _close(self) -> None:
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()

@@ -142,6 +142,35 @@ async def test_close_is_idempotent() -> None:
     assert alohub.closed
 
 
+async def test_concurrent_closes_all_wait_for_the_close() -> None:
+    """A close() called while another is under way returns only once closing is done."""
+    async with FakeAlohub(calls=500, latency=0.05) as fake:
+        alohub = fake.session(page_size=10)
+        walk = alohub.iter_calls(FAKE_START, FAKE_END)
+        await walk.__anext__()  # leaves page requests in flight
+        client = alohub._client
+        first = asyncio.ensure_future(alohub.close())
+        await asyncio.sleep(0)
+        await alohub.close()
+        assert client is not None and client.closed
+        await first
+
+
+async def test_cancelled_close_still_closes() -> None:
+    """Cancelling close() does not leave the owned aiohttp session open."""
+    async with FakeAlohub(calls=5) as fake:
+        alohub = fake.session()
+        await alohub.get_calls_page(FAKE_START, FAKE_END)
+        client = alohub._client
+        closing = asyncio.ensure_future(alohub.close())
+        await asyncio.sleep(0)
+        closing.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await closing
+        await alohub.close()
+        assert client is not None and client.closed
+
+
 async def test_closed_session_refuses_requests(mocked: aioresponses) -> None:
     """A closed session raises a clear error instead of sending."""
     async with AlohubSession(api_key="k", access_token="t", base_url=BASE_URL) as alohub:

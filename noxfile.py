@@ -11,9 +11,13 @@ nox.options.error_on_missing_interpreters = False
 nox.options.default_venv_backend = "uv|virtualenv"
 
 
-@nox.session
+# Every CPython the package supports; a missing interpreter is skipped, not an error.
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+
+
+@nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
-    """Run the test suite under coverage, warnings as errors."""
+    """Run the test suite under coverage, warnings as errors, on each supported Python."""
     session.install("-e", ".[tests]")
     session.run("coverage", "erase")
     session.run("coverage", "run", "-m", "pytest", *session.posargs)

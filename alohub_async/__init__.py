@@ -63,7 +63,7 @@ __all__ = [
 def __getattr__(name: str) -> str:
     """Compute ``__version__`` lazily from the installed distribution's metadata."""
     if name == "__version__":
-        from importlib.metadata import version
+        from ._session import _version
 
-        return version("alohub-async")
+        return _version()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

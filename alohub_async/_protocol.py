@@ -85,7 +85,7 @@ _MESSAGE_KEYS = ("error_message", "errorMessage", "message", "msg")
 _FALSE_WORDS = frozenset({"0", "false", "no", "fail", "failed", "error", ""})
 _FAILED_STATUS_WORDS = frozenset({"error", "fail"})
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-_BAD_ID = re.compile(r"[/?#%\s]|\.\.")
+_BAD_ID = re.compile(r"[/?#%\s]|\.\.|^\.$")
 #: Retry-After values are capped to this many seconds.
 MAX_RETRY_AFTER = 60.0
 
@@ -135,10 +135,10 @@ def validate_call_id(call_id: object) -> str:
     """
     if not isinstance(call_id, str) or not call_id:
         raise ValueError(f"call_id must be a non-empty string, got {call_id!r}")
-    if _BAD_ID.search(call_id) or call_id == "." or not call_id.isprintable():
+    if _BAD_ID.search(call_id) or not call_id.isprintable():
         raise ValueError(
             f"call_id {call_id!r} contains a character that is not allowed "
-            "(/ ? # %, whitespace, control characters or '..')"
+            "(/ ? # %, whitespace, control characters, '..' or a lone '.')"
         )
     return call_id
 

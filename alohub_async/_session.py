@@ -53,6 +53,7 @@ class _State(enum.Enum):
 
 
 def _version() -> str:
+    """Return the installed distribution's version ("0+unknown" in a bare checkout)."""
     try:
         return metadata.version("alohub-async")
     except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout

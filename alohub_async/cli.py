@@ -23,14 +23,13 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import datetime, tzinfo
-from importlib import metadata
 from typing import Any, NoReturn, Protocol, TextIO
 
 import attrs
 import cattrs
 
 from ._converter import get_converter, unstructure
-from ._session import AlohubSession
+from ._session import AlohubSession, _version
 from .errors import (
     AlohubError,
     APIConnectionError,
@@ -301,14 +300,6 @@ def _missing_subcommand(parser: argparse.ArgumentParser) -> Callable[..., NoRetu
         parser.error("a command is required: list or get")
 
     return handler
-
-
-def _version() -> str:
-    """Return the installed version."""
-    try:
-        return metadata.version("alohub-async")
-    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-        return "0+unknown"
 
 
 # --- output helpers ----------------------------------------------------------------------

@@ -282,17 +282,18 @@ async def test_walk_closed_before_its_first_step_sends_nothing() -> None:
 
 
 async def test_cancelling_during_a_retry_wait_is_prompt() -> None:
-    """A walk cancelled while a request waits to retry (Retry-After 30) stops at once."""
+    """A walk cancelled while a request waits to retry (Retry-After 60) stops at once."""
     async with FakeAlohub(calls=100) as fake:
-        fake.fail_page(2, Fault.status(429, retry_after=30), times=5)
+        fake.fail_page(2, Fault.status(429, retry_after=60), times=5)
         async with fake.session(page_size=10, concurrency=2) as alohub:
             task = asyncio.ensure_future(consume(alohub.iter_calls(START, END)))
             assert await until(lambda: fake.counters.faults > 0)
-            started = time.monotonic()
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            assert time.monotonic() - started < 1.0
+            # Not a timing assertion: 20 s only tells "stopped" from "slept out the 60 s
+            # Retry-After", however loaded the machine is.
+            done, _ = await asyncio.wait((task,), timeout=20)
+            assert task in done
+            assert task.cancelled()
             assert not client_tasks()
             sent = fake.counters.requests
             await asyncio.sleep(QUIET)

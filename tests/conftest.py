@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -41,15 +42,15 @@ if _NEEDS_STREAM_WRITER:
 
     setattr(aioresponses.core, "ClientResponse", _CompatClientResponse)  # noqa: B010
 
-# Property-based suites: 200 examples by default, many more under `nox -s stress`.
+# Property-based suites. Each example starts its own fake server, so the default run keeps
+# them few; CI (the ``CI`` variable) runs more, and ``nox -s stress`` runs thousands.
+# ``--hypothesis-profile NAME`` picks one explicitly.
 _SUPPRESSED = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
-settings.register_profile(
-    "default", max_examples=200, deadline=None, suppress_health_check=_SUPPRESSED
-)
-settings.register_profile(
-    "stress", max_examples=3000, deadline=None, suppress_health_check=_SUPPRESSED
-)
-settings.load_profile("default")
+for _name, _examples in (("default", 25), ("ci", 60), ("stress", 3000)):
+    settings.register_profile(
+        _name, max_examples=_examples, deadline=None, suppress_health_check=_SUPPRESSED
+    )
+settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 
 @pytest.fixture

@@ -4,8 +4,9 @@ Each example starts its own FakeAlohub on 127.0.0.1 inside a fresh ``asyncio.run
 state leaks between examples. List faults target pages (``script(..., page=p)``) and detail
 faults are queued at a chosen point of the walk, so every example knows in advance whether
 retries suffice and, if not, where the walk must stop and with which error. Retry waits
-are off (the opt-in ``no_retry_waits`` fixture). Each property runs 200 examples by default
-and 3000 under ``nox -s stress``; ``--hypothesis-show-statistics`` shows which paths ran.
+are off (the opt-in ``no_retry_waits`` fixture). Each property runs 25 examples by default,
+60 under ``CI`` and 3000 under ``nox -s stress``; ``--hypothesis-show-statistics`` shows
+which paths ran.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ T = TypeVar("T")
 
 START, END = "2026-01-01T00:00:00+07:00", "2026-01-31T23:59:59+07:00"
 
-#: Walks stay under this many pages so 200 examples fit in seconds.
+#: Walks stay under this many pages so that each example takes well under a second.
 MAX_PAGES = 40
 #: Details cost one request per call, so detail walks list fewer calls.
 MAX_DETAIL_CALLS = 120

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from .errors import (
+    AlohubError,
     APIResponseError,
     APIStatusError,
     AuthenticationError,
@@ -36,11 +37,14 @@ except ImportError:  # pragma: no cover - exercised where orjson is absent
     _orjson_loads = None
 
 __all__ = [
+    "BODY_ERROR_CLASSES",
     "DEFAULT_BASE_URL",
     "LIST_PATH",
     "RECORD_KEYS",
     "TOTAL_KEYS",
+    "body_failure",
     "build_list_body",
+    "check_body",
     "check_status",
     "decode_json",
     "detail_path",
@@ -50,6 +54,7 @@ __all__ = [
     "parse_retry_after",
     "read_detail",
     "read_list",
+    "read_response",
     "validate_call_id",
     "validate_positive",
 ]
@@ -82,7 +87,20 @@ TOTAL_KEYS = (
 )
 _CODE_KEYS = ("error_code", "errorCode", "code")
 _MESSAGE_KEYS = ("error_message", "errorMessage", "message", "msg")
-_FALSE_WORDS = frozenset({"0", "false", "no", "fail", "failed", "error", ""})
+#: The only ``success`` values that mean success (besides ``1`` and ``true``). Every
+#: Alohub client found (its n8n node, its webphone SDK) treats anything else as failure.
+_TRUE_WORDS = frozenset({"1", "true"})
+#: Body-level error codes of known meaning, sent with HTTP 200 and ``success: "0"`` on
+#: Alohub's platform, and the class of their HTTP equivalent (so they are retried, or
+#: refresh the token, the same way). Other codes stay `APIResponseError`.
+BODY_ERROR_CLASSES: Mapping[str, type[APIStatusError]] = {
+    "0": ServerError,  # system error
+    "1": AuthenticationError,  # invalid API key
+    "4": RateLimitError,  # rate limit exceeded
+    "10": ServerError,  # service unavailable
+}
+#: Error bodies larger than this are not parsed for a code (a snippet is kept anyway).
+_MAX_ERROR_JSON = 64 * 1024
 _FAILED_STATUS_WORDS = frozenset({"error", "fail"})
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 _BAD_ID = re.compile(r"[/?#%\s]|\.\.|^\.$")
@@ -225,6 +243,7 @@ def check_status(
         "url": url,
         "retry_after": parse_retry_after(headers.get("Retry-After")),
     }
+    kwargs.update(_reported(body))
     error: APIStatusError
     if status in (400, 422):
         error = BadRequestError(status, text, **kwargs)
@@ -246,37 +265,129 @@ def check_status(
 def _first(payload: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
     for key in keys:
         value = payload.get(key)
-        if value is not None:
+        # Only scalars: a nested object under "message" is no message.
+        if value is not None and not isinstance(value, (Mapping, list)):
             return str(value)
     return None
 
 
-def _is_false(value: object) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in _FALSE_WORDS
-    return not value
+def _reported(body: bytes) -> dict[str, str | None]:
+    """Read the code and message an HTTP error's JSON body reports, if any.
+
+    Alohub answers ``{"success": "0", "error_code": ..., "error_message": ...}``; the
+    gateway in front of its newer API answers ``{"code": "UNAUTHORIZED", "message": ...}``
+    (also seen nested under ``"error"``). Anything else reports nothing.
+    """
+    if len(body) > _MAX_ERROR_JSON or not body.lstrip().startswith(b"{"):
+        return {}
+    try:
+        payload = decode_json(body)
+    except (ResponseFormatError, RecursionError):
+        return {}
+    if not isinstance(payload, Mapping):
+        return {}
+    nested = payload.get("error")
+    source = nested if isinstance(nested, Mapping) else payload
+    code, message = _first(source, _CODE_KEYS), _first(source, _MESSAGE_KEYS)
+    if code is None and message is None:
+        return {}
+    return {"code": code, "error_message": message}
 
 
-def body_failure(payload: Mapping[str, Any], *, records_key: str | None) -> APIResponseError | None:
-    """Return the APIResponseError a 2xx envelope reports, or ``None`` if it reports success.
+def _is_success(value: object) -> bool:
+    """Tell whether a present ``success`` value means success: "1", 1, true or "true"."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return value == 1
+    return isinstance(value, str) and value.strip().lower() in _TRUE_WORDS
 
-    A ``success`` key decides alone (truthy wins). Without one, ``status: "error"``/``"fail"``
-    is a failure, and so is an ``error_code``/``error_message`` when the records are absent
-    or null (``records_key`` is where they were found, ``None`` when nowhere).
+
+def body_failure(
+    payload: Mapping[str, Any],
+    *,
+    records_key: str | None,
+    status: int = 200,
+    method: str = "",
+    url: str = "",
+    retry_after: float | None = None,
+) -> AlohubError | None:
+    """Return the error a 2xx envelope reports, or ``None`` if it reports success.
+
+    A ``success`` key decides alone: only ``"1"``, ``1``, ``true`` and ``"true"`` are
+    success. Without one, ``status: "error"``/``"fail"`` is a failure, and so is an
+    ``error_code``/``error_message`` when the records are absent or null (``records_key``
+    is where they were found, ``None`` when nowhere).
+
+    A failure whose code is in `BODY_ERROR_CLASSES` is that class, with ``status`` the
+    real HTTP status and the body's code and message; any other is an APIResponseError.
     """
     code = _first(payload, _CODE_KEYS)
     message = _first(payload, _MESSAGE_KEYS)
     if "success" in payload:
-        return APIResponseError(code, message) if _is_false(payload["success"]) else None
-    status = payload.get("status")
-    if isinstance(status, str) and status.strip().lower() in _FAILED_STATUS_WORDS:
+        failed = not _is_success(payload["success"])
+    else:
+        state = payload.get("status")
+        has_error_fields = any(
+            payload.get(key) not in (None, "") for key in _CODE_KEYS[:2] + _MESSAGE_KEYS[:2]
+        )
+        failed = (isinstance(state, str) and state.strip().lower() in _FAILED_STATUS_WORDS) or (
+            has_error_fields and (records_key is None or payload.get(records_key) is None)
+        )
+    if not failed:
+        return None
+    cls = BODY_ERROR_CLASSES.get(code.strip()) if code is not None else None
+    if cls is None:
         return APIResponseError(code, message)
-    has_error_fields = any(
-        payload.get(key) not in (None, "") for key in _CODE_KEYS[:2] + _MESSAGE_KEYS[:2]
+    return cls(
+        status,
+        json.dumps(payload, ensure_ascii=False, default=str),
+        method=method,
+        url=url,
+        retry_after=retry_after,
+        code=code,
+        error_message=message,
     )
-    if has_error_fields and (records_key is None or payload.get(records_key) is None):
-        return APIResponseError(code, message)
-    return None
+
+
+def check_body(
+    payload: Any, *, status: int, headers: Mapping[str, str], method: str, url: str
+) -> None:
+    """Raise the classed error a 2xx body reports with a known code; return otherwise.
+
+    Run on every decoded body inside the retry loop, so such failures are retried (or
+    refresh the token) like their HTTP equivalents. Bodies reporting other failures are
+    left to `read_list`/`read_detail`, which know where the records should be.
+    """
+    if not isinstance(payload, Mapping):
+        return
+    # read_list's and read_detail's notion of where the records are, without the shape:
+    # an absent "data" reads like a null one.
+    records_key = _find_records(payload)[0] or "data"
+    failure = body_failure(
+        payload,
+        records_key=records_key,
+        status=status,
+        method=method,
+        url=url,
+        retry_after=parse_retry_after(headers.get("Retry-After")),
+    )
+    if isinstance(failure, APIStatusError):
+        raise failure
+
+
+def read_response(
+    status: int, headers: Mapping[str, str], body: bytes, *, method: str, url: str
+) -> Any:
+    """Check one response and return its decoded JSON body, or raise what it reports.
+
+    An HTTP error status raises its class (`check_status`), an unreadable body
+    ResponseFormatError, and a 2xx body with a known error code its class (`check_body`).
+    """
+    check_status(status, headers, body, method=method, url=url)
+    payload = decode_json(body)
+    check_body(payload, status=status, headers=headers, method=method, url=url)
+    return payload
 
 
 def _read_total(payload: Mapping[str, Any]) -> int | None:

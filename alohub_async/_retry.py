@@ -1,9 +1,10 @@
 """Which failures are retried, and how long to wait before the next attempt.
 
 The retry loop itself is stamina's; this module is the policy it is given: connection
-errors, timeouts and HTTP 408/429/500/502/503/504 are retried with exponential backoff
-and jitter, a server's ``Retry-After`` (capped at 60 s) overrides the backoff, and the
-opt-in `set_retry_waits` switch removes waiting so fault tests run fast.
+errors, timeouts, HTTP 408/429/500/502/503/504 and the body-level codes meaning a rate
+limit or a server failure are retried with exponential backoff and jitter, a server's
+``Retry-After`` (capped at 60 s) overrides the backoff, and the opt-in `set_retry_waits`
+switch removes waiting so fault tests run fast.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import AsyncIterable
 import stamina
 
 from ._protocol import MAX_RETRY_AFTER
-from .errors import APIConnectionError, APIStatusError
+from .errors import APIConnectionError, APIStatusError, RateLimitError, ServerError
 
 __all__ = [
     "RETRY_STATUSES",
@@ -53,7 +54,13 @@ def is_retryable(exc: BaseException) -> bool:
     """Tell whether a failed attempt may be tried again."""
     if isinstance(exc, APIConnectionError):
         return True
-    return isinstance(exc, APIStatusError) and exc.status in RETRY_STATUSES
+    if not isinstance(exc, APIStatusError):
+        return False
+    if exc.status in RETRY_STATUSES:
+        return True
+    # A 2xx body reporting a rate limit or a server failure by its code is retried like
+    # the 429 or 5xx it stands for (classes mean the failure, wherever it was reported).
+    return 200 <= exc.status < 300 and isinstance(exc, (RateLimitError, ServerError))
 
 
 def _backoff(exc: Exception) -> bool | float:

@@ -29,7 +29,13 @@ from ._converter import get_converter, structure_detail, structure_records
 from ._pagination import WalkIterator, walk_details, walk_pages, walk_records
 from ._retry import retry_attempts
 from ._timeutil import DEFAULT_TZ, TimeInput, resolve_range, resolve_tz, to_wire
-from .errors import AlohubError, APIConnectionError, APITimeoutError, ResponseFormatError
+from .errors import (
+    AlohubError,
+    APIConnectionError,
+    APITimeoutError,
+    AuthenticationError,
+    ResponseFormatError,
+)
 from .models import CallDetail, CallPage, CallRecord, Stats
 
 __all__ = ["AlohubSession"]
@@ -340,16 +346,20 @@ class AlohubSession:
                 status, headers, data = await self._send(
                     client, method, url, body, token, attempt.num, stats
                 )
-                if status == 401 and self._tokens.refreshable and not refreshed:
-                    # Once per request: a provider's fresh token that is refused too is final.
-                    refreshed = True
-                    token = await self._tokens.refresh(stale=token)
-                    self._count_retry(stats)
-                    status, headers, data = await self._send(
-                        client, method, url, body, token, attempt.num, stats
-                    )
-                protocol.check_status(status, headers, data, method=method, url=url)
-                return protocol.decode_json(data)
+                try:
+                    return protocol.read_response(status, headers, data, method=method, url=url)
+                except AuthenticationError:
+                    # A 401 or a body's "invalid API key" code alike. Once per request: a
+                    # provider's fresh token that is refused too is final.
+                    if refreshed or not self._tokens.refreshable:
+                        raise
+                refreshed = True
+                token = await self._tokens.refresh(stale=token)
+                self._count_retry(stats)
+                status, headers, data = await self._send(
+                    client, method, url, body, token, attempt.num, stats
+                )
+                return protocol.read_response(status, headers, data, method=method, url=url)
         raise AssertionError("unreachable: stamina re-raises the last failure")  # pragma: no cover
 
     def _count_retry(self, stats: Stats | None) -> None:

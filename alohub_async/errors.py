@@ -1,19 +1,28 @@
 """Exceptions raised by alohub_async.
 
 Every exception the client raises derives from `AlohubError`; aiohttp's own
-exceptions are translated into these at a single boundary in ``_session.py``::
+exceptions are translated into these at a single boundary in ``_session.py``.
+
+A class names the failure, wherever it was reported: an HTTP status, or an error code in
+the body of an HTTP 200 answer (Alohub reports some failures with ``success: "0"`` and a
+code). A body-level code with a known meaning raises the same class as its HTTP
+equivalent, keeps ``.status`` the real HTTP status (200) and carries the body's ``.code``
+and ``.message``; it is retried, or refreshes the token, exactly like that equivalent::
 
     AlohubError
     ├── APIConnectionError            network failure after retries
     │   └── APITimeoutError
-    ├── APIStatusError                HTTP >= 400, or a redirect (never followed)
-    │   ├── BadRequestError           400, 422
-    │   ├── AuthenticationError       401
-    │   ├── PermissionDeniedError     403
-    │   ├── NotFoundError             404
-    │   ├── RateLimitError            429 (.retry_after)
-    │   └── ServerError               5xx
-    ├── APIResponseError              2xx body that reports failure (.code, .message)
+    ├── APIStatusError                the server refused or failed the request
+    │   │                             (.status, .code, .message, .body, .method, .url)
+    │   ├── BadRequestError           HTTP 400, 422
+    │   ├── AuthenticationError       HTTP 401; body code "1" (invalid API key)
+    │   ├── PermissionDeniedError     HTTP 403
+    │   ├── NotFoundError             HTTP 404; a detail whose data is null
+    │   ├── RateLimitError            HTTP 429; body code "4" (.retry_after)
+    │   └── ServerError               HTTP 5xx; body code "0" (system error) or "10"
+    │                                 (service unavailable)
+    ├── APIResponseError              2xx body reporting a failure whose code has no
+    │                                 known meaning (.code, .message)
     └── ResponseFormatError           body not JSON, too large, or not a shape we can read
 
 No exception's message or attribute carries the API key or the access token: requests
@@ -74,12 +83,17 @@ class APITimeoutError(APIConnectionError):
 
 
 class APIStatusError(AlohubError):
-    """The server answered with an HTTP error status (400 or more), or with a redirect.
+    """The server refused or failed the request.
 
-    Redirects are not followed, so credentials never travel to another URL.
+    It said so with an HTTP error status (400 or more), with a redirect (never followed,
+    so credentials never travel to another URL), or, for the subclasses, with a body-level
+    error code of known meaning in a 2xx answer.
 
     Attributes:
-        status: the HTTP status code.
+        status: the real HTTP status code (200 for a failure reported in the body).
+        code: the error code the body reported (Alohub's ``error_code``, a gateway's
+            ``code``), or ``None``.
+        message: the error message the body reported, or ``None``.
         body: at most 500 characters of the response body, for diagnosis.
         method: the HTTP method of the failed request.
         url: the URL of the failed request.
@@ -95,45 +109,73 @@ class APIStatusError(AlohubError):
         url: str = "",
         message: str | None = None,
         retry_after: float | None = None,
+        code: str | None = None,
+        error_message: str | None = None,
     ) -> None:
         self.status = status
         self.retry_after = retry_after
         self.body = body[:BODY_SNIPPET_CHARS]
         self.method = method
         self.url = url
+        self.code = code
+        self.message = error_message
         if message is None:
             where = f" for {method} {url}" if method else ""
-            snippet = f": {self.body}" if self.body else ""
-            message = f"HTTP {status}{where}{snippet}"
+            if code is not None or error_message is not None:
+                # Quote what the server said rather than a snippet the code may be cut from.
+                said = f"code={code!r} message={error_message!r}"
+                if 200 <= status < 300:
+                    message = f"Alohub reported a failure in an HTTP {status} body{where}: {said}"
+                else:
+                    message = f"HTTP {status}{where}: {said}"
+            else:
+                snippet = f": {self.body}" if self.body else ""
+                message = f"HTTP {status}{where}{snippet}"
         super().__init__(message)
 
 
 class BadRequestError(APIStatusError):
-    """HTTP 400 or 422: the server rejected the request as malformed."""
+    """The server rejected the request as malformed (HTTP 400 or 422)."""
 
 
 class AuthenticationError(APIStatusError):
-    """HTTP 401: the API key or the access token was refused."""
+    """The API key or the access token was refused.
+
+    Reported by HTTP 401, or by body code ``"1"`` (invalid API key) in a 200 answer.
+    Either way, when ``access_token`` is a provider, the request is repeated once with a
+    fresh token before this is raised.
+    """
 
 
 class PermissionDeniedError(APIStatusError):
-    """HTTP 403: the credentials are valid but may not read this resource."""
+    """The credentials are valid but may not read this resource (HTTP 403)."""
 
 
 class NotFoundError(APIStatusError):
-    """HTTP 404, or a detail response whose ``data`` is null: no such call."""
+    """No such call: HTTP 404, or a detail answer whose ``data`` is null."""
 
 
 class RateLimitError(APIStatusError):
-    """HTTP 429 after retries; ``retry_after`` is the server's hint in seconds, if any."""
+    """Too many requests, still refused after retries.
+
+    Reported by HTTP 429, or by body code ``"4"`` (rate limit exceeded) in a 200 answer;
+    both are retried. ``retry_after`` is the server's hint in seconds, if any.
+    """
 
 
 class ServerError(APIStatusError):
-    """HTTP 5xx after retries."""
+    """The server failed to serve the request.
+
+    Reported by HTTP 5xx, or by body code ``"0"`` (system error) or ``"10"`` (service
+    unavailable) in a 200 answer; the body codes, 500, 502, 503 and 504 are retried.
+    """
 
 
 class APIResponseError(AlohubError):
-    """A 2xx response whose body reports a failure (``success: "0"`` and the like).
+    """A 2xx response whose body reports a failure whose code has no known meaning.
+
+    ``success`` other than ``"1"``, ``1``, ``true`` or ``"true"`` is a failure; a body code
+    with a known meaning raises its own class instead (see the module's tree).
 
     Attributes:
         code: the backend's error code (``error_code``), or ``None``.

@@ -81,6 +81,28 @@ def test_falsy_success_values_are_failures(flag: object) -> None:
         protocol.read_list({"success": flag, "data": [{"id": 1}]})
 
 
+@pytest.mark.parametrize(
+    "flag", ["2", "-1", 2, -1, 0.5, None, "yes", "ok", "success", "t", [], {}, [1]]
+)
+def test_only_one_and_true_mean_success(flag: object) -> None:
+    """Any present success value other than "1", 1, true and "true" is a failure.
+
+    Every Alohub client found (its n8n node, its webphone SDK) reads it that way, so
+    "2" or "-1" must not pass as success with whatever records are beside them.
+    """
+    with pytest.raises(APIResponseError):
+        protocol.read_list({"success": flag, "data": [{"id": 1}]})
+    with pytest.raises(APIResponseError):
+        protocol.read_detail({"success": flag, "data": {"id": 1}}, call_id="x")
+
+
+@pytest.mark.parametrize("flag", ["1", 1, 1.0, True, "true", "TRUE", " 1 ", "True"])
+def test_truthy_success_values(flag: object) -> None:
+    """Success means "1", 1, true or "true" (any case, surrounding blanks ignored)."""
+    assert protocol.read_list({"success": flag, "data": [{"id": 1}]}) == ([{"id": 1}], None)
+    assert protocol.read_detail({"success": flag, "data": {"id": 1}}, call_id="x") == {"id": 1}
+
+
 def test_error_code_beside_records_is_not_a_failure() -> None:
     """Without a success key, error fields next to a present list are informational."""
     rows, _ = protocol.read_list({"error_code": "0", "error_message": "", "data": [{"id": 1}]})

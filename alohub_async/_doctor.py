@@ -222,7 +222,10 @@ class Diagnosis:
             if envelope is not None:
                 out.append(f"Envelope ({label}): {_describe_envelope(envelope, label)}")
         if self.fields:
-            out.append(f"Fields (from {self.records_read} list records and the detail):")
+            sources = f"{self.records_read} list records"
+            if self.detail_envelope is not None:
+                sources += " and the detail"
+            out.append(f"Fields (from {sources}):")
             width = max(len(f.field) for f in self.fields)
             out += [f"  {f.field:<{width}}  {_describe_field(f)}" for f in self.fields]
         if self.records_read or self.detail_envelope is not None:
@@ -473,7 +476,7 @@ def _envelope(payload: Any, records_at: str | None, total: int | None) -> Envelo
         if "success" in payload:
             success = _json_text(payload["success"])
         for key in (*protocol._CODE_KEYS, *protocol._MESSAGE_KEYS):
-            if key in payload and key != "success":
+            if key in payload:
                 errors.append(f"{key}={_json_text(payload[key])}")
     return EnvelopeReport(
         records_at=records_at,

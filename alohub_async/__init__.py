@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from ._doctor import CheckResult, Diagnosis, EnvelopeReport, FieldReport
 from ._pagination import WalkIterator
 from ._session import AlohubSession
 from .errors import (
@@ -46,7 +47,11 @@ __all__ = [
     "CallDetail",
     "CallPage",
     "CallRecord",
+    "CheckResult",
+    "Diagnosis",
     "Direction",
+    "EnvelopeReport",
+    "FieldReport",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",

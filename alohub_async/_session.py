@@ -26,6 +26,7 @@ from multidict import CIMultiDictProxy
 from . import _protocol as protocol
 from ._auth import TokenProvider, TokenSource, check_secret
 from ._converter import get_converter, structure_detail, structure_records
+from ._doctor import Diagnosis, run_diagnosis
 from ._pagination import WalkIterator, walk_details, walk_pages, walk_records
 from ._retry import retry_attempts
 from ._timeutil import DEFAULT_TZ, TimeInput, resolve_range, resolve_tz, to_wire
@@ -535,3 +536,25 @@ class AlohubSession:
             records, fetch, concurrency=limit, spawn=self._spawn, closed=lambda: self.closed
         )
         return WalkIterator(details, stats)
+
+    async def diagnose(
+        self, start: TimeInput | None = None, end: TimeInput | None = None
+    ) -> Diagnosis:
+        """Check the configuration, the connection, one list and one detail request.
+
+        Then describe what the tenant returns: the envelope, which key fed each field,
+        keys no field reads, timestamp and duration formats, the transcript's shape, and a
+        redacted sample (`Diagnosis.capture`) to attach to a bug report. Failures are
+        reported in the result, not raised; ``alohub-async doctor`` prints it.
+
+        Args:
+            start: First moment listed (default: 24 hours before ``end``).
+            end: Last moment listed (default: now).
+
+        Returns:
+            The diagnosis.
+
+        Raises:
+            ValueError: bad ``start``/``end``, before any request is sent.
+        """
+        return await run_diagnosis(self, start, end)

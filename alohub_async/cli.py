@@ -29,6 +29,8 @@ import attrs
 import cattrs
 
 from ._converter import get_converter, unstructure
+from ._doctor import configuration_failure
+from ._protocol import DEFAULT_BASE_URL
 from ._session import AlohubSession, _version
 from .errors import (
     AlohubError,
@@ -92,6 +94,7 @@ examples:
   {PROG} fake-server --port 9909
   {PROG} calls list --start 2026-01-01 --end 2026-01-31 --format jsonl --output calls.jsonl
   {PROG} calls get 20260121095227-IMCRRNJW-342
+  {PROG} doctor --capture sample.json
 """
 
 
@@ -290,6 +293,26 @@ def build_parser() -> argparse.ArgumentParser:
     get.add_argument("call_id", metavar="CALL_ID", help="e.g. 20260121095227-IMCRRNJW-342")
     get.add_argument("--json", action="store_true", help="print the details as JSON")
     get.set_defaults(handler=_calls_get)
+
+    doctor = commands.add_parser(
+        "doctor",
+        parents=both,
+        help="check the setup and report what the tenant's responses look like",
+        description=(
+            "Check the configuration, DNS + TCP + TLS to the host, one list request and one "
+            "detail request, each with its timing; then report the envelope, which key fed "
+            "each field, keys no field reads, and the timestamp, duration and transcript "
+            "formats. The exit status says what failed."
+        ),
+    )
+    doctor.add_argument("--start", help="first moment listed (default: 24 hours before --end)")
+    doctor.add_argument("--end", help="last moment listed (default: now)")
+    doctor.add_argument(
+        "--capture",
+        metavar="FILE",
+        help="write a redacted JSON sample (a few list records and one detail) to FILE",
+    )
+    doctor.set_defaults(handler=_doctor)
     return parser
 
 
@@ -638,6 +661,49 @@ async def _calls_get(args: argparse.Namespace) -> int:
             print(json.dumps(data, ensure_ascii=False, indent=2))
         else:
             _print_detail(detail, alohub.tz)
+    return ExitCode.OK
+
+
+#: The exit status of each kind of doctor failure.
+_DOCTOR_EXIT: dict[str, ExitCode] = {
+    "configuration": ExitCode.USAGE,
+    "auth": ExitCode.AUTH,
+    "network": ExitCode.NETWORK,
+    "response": ExitCode.RESPONSE,
+    "format": ExitCode.RESPONSE,
+}
+
+
+def _can_encode(text: str, stream: TextIO) -> bool:
+    """Tell whether ``stream`` can encode ``text`` (a legacy console may not take ✓)."""
+    try:
+        text.encode(getattr(stream, "encoding", None) or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
+async def _doctor(args: argparse.Namespace) -> int:
+    """Diagnose the setup and print the report; the exit status says what failed."""
+    base_url = args.base_url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
+    try:
+        session = _session(args)
+    except (_CredentialsError, ValueError) as exc:
+        report = configuration_failure(base_url, exc, auth=isinstance(exc, _CredentialsError))
+    else:
+        async with session as alohub:
+            report = await alohub.diagnose(args.start, args.end)
+    for line in report.lines(ascii_marks=not _can_encode("✓✗", sys.stderr)):
+        _say(line)
+    if args.capture is not None:
+        with _output_stream(args.capture) as stream:
+            json.dump(report.capture, stream, ensure_ascii=False, indent=2)
+            stream.write("\n")
+        _say(f"Redacted sample written to {args.capture}")
+    if report.failure is not None:
+        failed = next(check for check in report.checks if check.ok is False)
+        _error(f"doctor: the {failed.name} check failed")
+        return _DOCTOR_EXIT[report.failure]
     return ExitCode.OK
 
 

@@ -272,6 +272,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="output format (default: table)",
     )
     listing.add_argument(
+        "--csv-raw",
+        action="store_true",
+        help=(
+            "with --format csv, write cells exactly as received, even those a spreadsheet "
+            "would run as a formula (by default, such cells get a leading ')"
+        ),
+    )
+    listing.add_argument(
         "-o", "--output", metavar="FILE", help="write to FILE (UTF-8) instead of stdout"
     )
     listing.add_argument(
@@ -508,18 +516,47 @@ class _JsonlWriter:
         self._stream.write(_json_text(unstructure(self._converter, record)) + "\n")
 
 
+# Spreadsheets run a cell that starts with one of these as a formula: =HYPERLINK(...) that
+# sends data away, or a DDE payload such as =cmd|' /C calc'!A0. Some importers drop a
+# leading tab or CR and then read the formula behind it.
+_FORMULA_START = ("=", "@", "+", "-", "\t", "\r")
+# A sign is harmless when it starts a number or a phone number (+84901234567, -12.5): with
+# no letter there can be no function or reference. Checking only the character after the
+# sign would let "-2+3+cmd|' /C calc'!A0" through, so the whole cell must look like one.
+_SIGNED_NUMBER = re.compile(r"[+-]\d[\d .,()/-]*")
+
+
+def _defuse_formula(cell: str) -> str:
+    """Prefix ``'`` to a cell a spreadsheet would run as a formula (it then shows as text)."""
+    if cell.startswith(_FORMULA_START) and not _SIGNED_NUMBER.fullmatch(cell):
+        return "'" + cell
+    return cell
+
+
 class _CsvWriter:
     """CSV with one header row of `CSV_FIELDS`.
 
-    On a terminal, cells are made printable: nothing parses a screen, so exactness does
-    not matter there, and the cells are server text. Elsewhere they are exact.
+    Unless ``raw``, cells a spreadsheet would run as formulas are defused; on a terminal,
+    cells are also made printable (nothing parses a screen, so exactness does not matter
+    there, and the cells are server text).
     """
 
-    def __init__(self, stream: TextIO, converter: cattrs.Converter) -> None:
+    def __init__(self, stream: TextIO, converter: cattrs.Converter, *, raw: bool = False) -> None:
         self._converter = converter
         self._writer = csv.DictWriter(
             stream, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n"
         )
+        # The csv module quotes a cell only for the characters of its own line terminator,
+        # so a CR inside a cell would go out bare and split the row for every reader. Rows
+        # holding one are written with every cell quoted instead.
+        self._quoted = csv.DictWriter(
+            stream,
+            fieldnames=CSV_FIELDS,
+            extrasaction="ignore",
+            lineterminator="\n",
+            quoting=csv.QUOTE_ALL,
+        )
+        self._raw = raw
         self._terminal = _is_tty(stream)
 
     def header(self) -> None:
@@ -529,11 +566,16 @@ class _CsvWriter:
     def write(self, record: CallRecord) -> None:
         """Write ``record`` as one CSV row."""
         row = unstructure(self._converter, record)
-        if self._terminal:
-            for name, cell in row.items():
-                if isinstance(cell, str):
-                    row[name] = _printable(cell)
-        self._writer.writerow(row)
+        bare_cr = False
+        for name, cell in row.items():
+            if isinstance(cell, str):
+                if not self._raw:
+                    cell = _defuse_formula(cell)
+                if self._terminal:
+                    cell = _printable(cell)
+                row[name] = cell
+                bare_cr = bare_cr or "\r" in cell
+        (self._quoted if bare_cr else self._writer).writerow(row)
 
 
 _TABLE: tuple[tuple[str, int, str], ...] = (
@@ -625,6 +667,8 @@ def _progress_stream(args: argparse.Namespace, to_stdout: bool) -> TextIO | None
 
 async def _calls_list(args: argparse.Namespace) -> int:
     """Stream the calls of a range to stdout or a file."""
+    if args.csv_raw and args.format != "csv":
+        raise _UsageError("--csv-raw applies only to --format csv")
     async with _session(args, page_size=args.page_size, concurrency=args.concurrency) as alohub:
         walk = alohub.iter_calls(args.start, args.end)  # bad arguments raise here
         converter = get_converter(alohub.tz)
@@ -635,7 +679,7 @@ async def _calls_list(args: argparse.Namespace) -> int:
             if args.format == "jsonl":
                 writer = _JsonlWriter(stream, converter)
             elif args.format == "csv":
-                writer = _CsvWriter(stream, converter)
+                writer = _CsvWriter(stream, converter, raw=args.csv_raw)
             else:
                 writer = _TableWriter(stream, alohub.tz)
             # The header waits for the first record (or the end of an empty walk), so a

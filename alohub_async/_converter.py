@@ -5,18 +5,27 @@ Following cattrs' ``preconf`` pattern, `make_converter` builds a private
 
 Keys are matched after folding camelCase to snake_case (``callEndtime`` -> ``call_endtime``,
 ``callID`` -> ``call_id``), then looked up in an alias table in priority order; for each field
-the first alias whose value is usable wins. Folding every key of every record would be slow,
-so the mapping is planned once per key set (the tuple of a record's keys): a plan picks the
-source keys of each field and a small generated function (compiled once per plan *shape*,
-like cattrs' own ``make_dict_structure_fn``) reads them and calls the attrs constructor. Both
-caches are bounded, so hostile input with ever-new key sets cannot grow memory.
+the first alias whose value is usable wins. The table, `_RECORD_FIELDS`, ranks first the
+vocabulary Alohub is *evidenced* to use for call records on its platform (``call_id``,
+``starttime``/``answertime``/``endtime``, ``total_duration``/``holding_duration`` as strings of
+seconds, ``caller_number``, ``called``, ``destination_number``, ``userName``, ``call_status``,
+``hotline``, ``hangup_by``...), then every variant read before that evidence was found, which
+stay tolerated. ``source`` is deliberately absent: there it is the platform tag (``"ipcc"``),
+not a phone number. Diagnostics read the table to say which key fed each field.
+
+Folding every key of every record would be slow, so the mapping is planned once per key set
+(the tuple of a record's keys): a plan picks the source keys of each field and a small
+generated function (compiled once per plan *shape*, like cattrs' own
+``make_dict_structure_fn``) reads them and calls the attrs constructor. Both caches are
+bounded, so hostile input with ever-new key sets cannot grow memory.
 
 Value rules, chosen so a record is always usable and ``raw`` keeps whatever was dropped:
 
 * strings: kept verbatim; ``""`` and whitespace-only strings are absent (``None``); ints
   (phone numbers, extensions) become ``str(n)``, integral floats ``str(int(x))``; booleans,
   lists and objects are unusable (``None``). ``call_id`` is stripped and must be non-empty.
-* timestamps: `alohub_async._timeutil.parse_timestamp` in the session's time zone.
+* timestamps: `alohub_async._timeutil.parse_timestamp`: a naive time is the server's wall
+  clock (``server_tz``), and every time is expressed in the session's ``tz``.
 * durations: non-negative seconds as numbers, digit strings, ``"HH:MM:SS"`` or ``"MM:SS"``.
 * direction: ``0``/``in``/``inbound``/``incoming``, ``1``/``out``/``outbound``/``outgoing``,
   ``internal``/``local`` (any case); anything else is ``Direction.UNKNOWN``.
@@ -25,11 +34,19 @@ Value rules, chosen so a record is always usable and ``raw`` keeps whatever was 
 
 Everything unusable at the record level (not an object, no id) is a
 `ResponseFormatError`; no cattrs exception escapes.
+
+The work per record is bounded whatever the server sends, so one hostile page cannot stall
+the event loop: only the first `MAX_RECORD_KEYS` keys are matched, keys longer than
+`MAX_KEY_CHARS` are never folded (no alias is that long, and folding is quadratic in the
+worst case), at most `MAX_FIELD_SOURCES` keys are tried per field, and over-long timestamp
+and duration strings are refused before the slower parsers see them. Keys left out still
+sit in ``raw``.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import math
 import re
@@ -69,24 +86,43 @@ MAX_PLANS: Final = 256
 MAX_SHAPES: Final = 64
 #: Records with more keys than this are planned every time instead of cached.
 MAX_CACHED_KEYS: Final = 64
+#: Only this many keys of a record (or transcript object) are matched against the aliases.
+MAX_RECORD_KEYS: Final = 256
+#: Keys longer than this are never folded or matched: the longest alias is far shorter.
+MAX_KEY_CHARS: Final = 64
+#: At most this many source keys are tried for one field, in alias priority order.
+MAX_FIELD_SOURCES: Final = 8
+# Duration strings longer than this are garbage ("100:00:00.000000" is 16).
+_MAX_SECONDS_CHARS: Final = 32
 # Sources of one field up to this many are read inline; more are read in a loop.
 _INLINE_SOURCES: Final = 3
 # How many keys an error message lists, and how much of each.
 _KEYS_SHOWN: Final = 20
 _KEY_CHARS: Final = 40
 
-# Aliases in priority order, as folded keys. Kinds pick the value reader.
+# (field, kind, aliases in priority order), aliases as folded keys; kinds pick the value
+# reader. In each tuple the evidenced key of Alohub's own call-record vocabulary comes first
+# (``starttime``, ``caller_number``, ``user_name`` from ``userName``...), then the tolerated
+# variants, in the order they were ranked before. Diagnostics read this table: keep its shape.
 _RECORD_FIELDS: Final[tuple[tuple[str, str, tuple[str, ...]], ...]] = (
     ("call_id", "id", ("call_id", "id")),
-    ("started_at", "ts", ("call_start_time", "call_starttime", "start_time", "started_at")),
-    ("ended_at", "ts", ("call_end_time", "call_endtime", "end_time", "ended_at")),
-    ("duration", "seconds", ("duration", "call_duration", "billsec")),
+    (
+        "started_at",
+        "ts",
+        ("starttime", "call_start_time", "call_starttime", "start_time", "started_at"),
+    ),
+    ("answered_at", "ts", ("answertime", "answer_time", "answered_at")),
+    ("ended_at", "ts", ("endtime", "call_end_time", "call_endtime", "end_time", "ended_at")),
+    ("duration", "seconds", ("total_duration", "duration", "call_duration", "billsec")),
+    ("hold_duration", "seconds", ("holding_duration", "hold_duration")),
     ("direction", "direction", ("direction", "call_type")),
-    ("caller", "str", ("caller", "from", "source", "caller_number")),
-    ("callee", "str", ("callee", "called", "to", "destination", "receiver_number")),
-    ("extension", "str", ("extension", "ip_phone")),
-    ("agent", "str", ("agent", "agent_name")),
-    ("status", "str", ("status", "disposition", "call_status")),
+    ("caller", "str", ("caller_number", "caller", "from")),
+    ("callee", "str", ("called", "callee", "to", "destination", "receiver_number")),
+    ("extension", "str", ("destination_number", "extension", "ip_phone")),
+    ("agent", "str", ("user_name", "agent", "agent_name")),
+    ("status", "str", ("call_status", "status", "disposition")),
+    ("hotline", "str", ("hotline",)),
+    ("hangup_by", "str", ("hangup_by",)),
     ("customer_name", "str", ("customer_name",)),
     ("recording_url", "str", ("recording_url", "recording", "record_url", "audio_url")),
 )
@@ -125,12 +161,20 @@ _DIGITS = re.compile(r"\d+(?:\.\d+)?")
 _CLOCK = re.compile(r"(?:(\d+):)?(\d+):(\d{1,2}(?:\.\d+)?)")
 
 
-@functools.lru_cache(maxsize=4096)
 def fold_key(key: str) -> str:
     """Fold to snake_case (``callStartTime`` -> ``call_start_time``, ``callID`` -> ``call_id``).
 
-    Cached: key names repeat across records and pages.
+    A key longer than `MAX_KEY_CHARS` is returned as it is: no alias is that long, and
+    folding it could cost time quadratic in its length.
     """
+    if len(key) > MAX_KEY_CHARS:
+        return key
+    return _fold_short_key(key)
+
+
+@functools.lru_cache(maxsize=4096)
+def _fold_short_key(key: str) -> str:
+    """Fold a short key; cached, since key names repeat across records and pages."""
     folded = _HUMP.sub(r"\1_\2", _ACRONYM.sub(r"\1_\2", key.strip()))
     return _SEPARATORS.sub("_", folded).strip("_").lower()
 
@@ -168,7 +212,7 @@ def _read_seconds(value: object) -> float | None:
         except OverflowError:  # an int beyond float range
             return None
         return number if math.isfinite(number) and number >= 0 else None
-    if not isinstance(value, str):
+    if not isinstance(value, str) or len(value) > _MAX_SECONDS_CHARS:
         return None
     text = value.strip()
     if _DIGITS.fullmatch(text):
@@ -184,10 +228,10 @@ def _read_seconds(value: object) -> float | None:
     return int(hours or 0) * 3600 + mins * 60 + secs
 
 
-def _read_timestamp(value: object, tz: tzinfo) -> datetime | None:
+def _read_timestamp(value: object, tz: tzinfo, server_tz: tzinfo | None = None) -> datetime | None:
     """Read a timestamp with ``parse_timestamp``; an epoch number beyond float range is ``None``."""
     try:
-        return parse_timestamp(value, tz)
+        return parse_timestamp(value, tz, server_tz)
     except OverflowError:  # parse_timestamp(10**400) divides an int too large for a float
         return None
 
@@ -214,10 +258,14 @@ def _first(
 
 
 def _fold_mapping(obj: Mapping[Any, Any]) -> dict[str, Any]:
-    """Fold a (small, rare) mapping's keys; the first key folding to a name wins."""
+    """Fold a (small, rare) mapping's keys; the first key folding to a name wins.
+
+    Bounded like a record: only the first `MAX_RECORD_KEYS` keys, none longer than
+    `MAX_KEY_CHARS`.
+    """
     folded: dict[str, Any] = {}
-    for key, value in obj.items():
-        if isinstance(key, str):
+    for key, value in itertools.islice(obj.items(), MAX_RECORD_KEYS):
+        if isinstance(key, str) and len(key) <= MAX_KEY_CHARS:
             name = fold_key(key)
             if folded.get(name) is None:
                 folded[name] = value
@@ -315,7 +363,7 @@ def _read_transcript(value: object, depth: int = 0) -> Transcript | None:
 
 def _describe_keys(obj: Mapping[Any, Any]) -> str:
     """List a record's keys (not values: those may be personal data) for an error message."""
-    keys = [str(key)[:_KEY_CHARS] for key in list(obj)[: _KEYS_SHOWN + 1]]
+    keys = [str(key)[:_KEY_CHARS] for key in itertools.islice(obj, _KEYS_SHOWN + 1)]
     shown = ", ".join(keys[:_KEYS_SHOWN])
     if len(keys) > _KEYS_SHOWN:
         shown += ", ..."
@@ -332,7 +380,7 @@ def _no_id(obj: Mapping[Any, Any]) -> ResponseFormatError:
 _READ_EXPR: Final[dict[str, str]] = {
     "id": "(v.strip() or None) if v.__class__ is str else _id(v)",
     "str": "v if v.__class__ is str and v.strip() else _str(v)",
-    "ts": "_ts(v, _tz) if v.__class__ is str else _ts_any(v, _tz)",
+    "ts": "_ts(v, _tz, _server_tz) if v.__class__ is str else _ts_any(v, _tz, _server_tz)",
     "seconds": "float(v) if v.__class__ is int and 0 <= v < _MAX_INT else _seconds(v)",
     "direction": "(_DIRS_get(v) or _direction(v)) if v.__class__ is str else _direction(v)",
     "transcript": "_transcript(v)",
@@ -404,7 +452,7 @@ def _builder_source(
 class _RecordHook:
     """The structure hook of one record class: plans per key set, generated builders per shape."""
 
-    def __init__(self, cls: type[CallRecord], tz: tzinfo) -> None:
+    def __init__(self, cls: type[CallRecord], tz: tzinfo, server_tz: tzinfo) -> None:
         self.cls = cls
         self.fields = _DETAIL_FIELDS if issubclass(cls, CallDetail) else _RECORD_FIELDS
         self.plans: dict[tuple[Any, ...], Callable[[Mapping[str, Any]], CallRecord]] = {}
@@ -412,6 +460,7 @@ class _RecordHook:
         self.namespace: dict[str, Any] = {
             "_cls": cls,
             "_tz": tz,
+            "_server_tz": server_tz,
             "_ts": parse_timestamp,
             "_ts_any": _read_timestamp,
             "_id": _read_id,
@@ -472,15 +521,21 @@ class _RecordHook:
     def plan(
         self, keys: tuple[Any, ...], obj: Mapping[Any, Any]
     ) -> Callable[[Mapping[str, Any]], CallRecord]:
-        """Plan a key set: pick each field's source keys and bind them to a generated builder."""
+        """Plan a key set: pick each field's source keys and bind them to a generated builder.
+
+        The work is bounded (see the module docstring): a record with thousands of keys all
+        folding to one alias, each holding garbage, costs at most `MAX_FIELD_SOURCES` reads
+        for that field, instead of one slow parse per key.
+        """
         by_alias: dict[str, list[str]] = {}
-        for key in keys:
-            if isinstance(key, str):
-                by_alias.setdefault(fold_key(key), []).append(key)
+        for key in itertools.islice(keys, MAX_RECORD_KEYS):
+            if isinstance(key, str) and len(key) <= MAX_KEY_CHARS:
+                by_alias.setdefault(_fold_short_key(key), []).append(key)
         shape: list[int] = []
         args: list[object] = []
         for _, _, aliases in self.fields:
             sources = [key for alias in aliases for key in by_alias.get(alias, ())]
+            del sources[MAX_FIELD_SOURCES:]
             shape.append(len(sources))
             if len(sources) > _INLINE_SOURCES:
                 args.append(tuple(sources))
@@ -568,22 +623,26 @@ def _unstructure_direction(direction: Direction) -> str:
     return direction.value
 
 
-def make_converter(tz: tzinfo) -> cattrs.Converter:
-    """Build a fresh converter with every hook registered; naive server times are read in ``tz``.
+def make_converter(tz: tzinfo, server_tz: tzinfo | None = None) -> cattrs.Converter:
+    """Build a fresh converter with every hook registered.
 
-    Unstructuring a record gives a JSON-ready dict in model field order, *without* ``raw``:
-    it is the server's record, already JSON, and output wants the mapped fields.
+    Naive server times are read in ``server_tz`` (``tz`` when None) and every time is
+    expressed in ``tz``. Unstructuring a record gives a JSON-ready dict in model field
+    order, *without* ``raw``: it is the server's record, already JSON, and output wants the
+    mapped fields.
     """
+    if server_tz is None or server_tz == tz:
+        server_tz = tz  # one object: the naive fast path checks identity
     converter = cattrs.Converter()
 
     def structure_datetime(obj: object, _: object) -> datetime:
-        moment = _read_timestamp(obj, tz)
+        moment = _read_timestamp(obj, tz, server_tz)
         if moment is None:
             raise ResponseFormatError(f"not a readable timestamp: {type(obj).__name__}")
         return moment
 
     def structure_optional_datetime(obj: object, _: object) -> datetime | None:
-        return _read_timestamp(obj, tz)
+        return _read_timestamp(obj, tz, server_tz)
 
     converter.register_structure_hook(str, _structure_str)
     converter.register_structure_hook(str | None, _structure_optional_str)
@@ -593,8 +652,8 @@ def make_converter(tz: tzinfo) -> cattrs.Converter:
     converter.register_structure_hook(Transcript, _structure_transcript)
     converter.register_structure_hook(Transcript | None, _structure_optional_transcript)
     converter.register_structure_hook(TranscriptSegment, _structure_segment)
-    converter.register_structure_hook(CallRecord, _RecordHook(CallRecord, tz))
-    converter.register_structure_hook(CallDetail, _RecordHook(CallDetail, tz))
+    converter.register_structure_hook(CallRecord, _RecordHook(CallRecord, tz, server_tz))
+    converter.register_structure_hook(CallDetail, _RecordHook(CallDetail, tz, server_tz))
 
     converter.register_unstructure_hook(datetime, _unstructure_datetime)
     converter.register_unstructure_hook(Direction, _unstructure_direction)
@@ -606,16 +665,20 @@ def make_converter(tz: tzinfo) -> cattrs.Converter:
 
 
 @functools.lru_cache(maxsize=32)
-def _cached_converter(tz: tzinfo) -> cattrs.Converter:
-    return make_converter(tz)
+def _cached_converter(tz: tzinfo, server_tz: tzinfo | None) -> cattrs.Converter:
+    return make_converter(tz, server_tz)
 
 
-def get_converter(tz: tzinfo) -> cattrs.Converter:
-    """Return the shared converter for ``tz``, built once: sessions call this on creation."""
+def get_converter(tz: tzinfo, server_tz: tzinfo | None = None) -> cattrs.Converter:
+    """Return the shared converter for ``(tz, server_tz)``, built once: sessions call this.
+
+    Naive server times are read in ``server_tz`` (``tz`` when None); times are expressed
+    in ``tz``.
+    """
     try:
-        return _cached_converter(tz)
+        return _cached_converter(tz, server_tz)
     except TypeError:  # an unhashable custom tzinfo: build one just for it
-        return make_converter(tz)
+        return make_converter(tz, server_tz)
 
 
 def structure_records(

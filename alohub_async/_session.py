@@ -29,7 +29,14 @@ from ._converter import get_converter, structure_detail, structure_records
 from ._doctor import Diagnosis, run_diagnosis
 from ._pagination import WalkIterator, walk_details, walk_pages, walk_records
 from ._retry import retry_attempts
-from ._timeutil import DEFAULT_TZ, TimeInput, resolve_range, resolve_tz, to_wire
+from ._timeutil import (
+    DEFAULT_SERVER_TZ,
+    DEFAULT_TZ,
+    TimeInput,
+    resolve_range,
+    resolve_tz,
+    to_wire,
+)
 from .errors import (
     AlohubError,
     APIConnectionError,
@@ -89,7 +96,11 @@ class AlohubSession:
         concurrency: list or detail requests in flight at once during a walk.
         timeout: seconds for one attempt of one request, from connect to last byte.
         max_retries: retries per request after the first attempt (0 = one attempt).
-        tz: the zone naive datetimes and dates are read in and times are sent in.
+        tz: the user's zone: naive datetimes and dates passed in are read in it, times are
+            sent in it, and records' times are expressed in it.
+        server_tz: the zone of the server's wall clock, in which the naive timestamps it
+            sends (``"2024-01-13 15:00:30"``) are read; only change it for a server that is
+            not in Vietnam. Changing ``tz`` never changes the instant a record's time denotes.
         client_session: an ``aiohttp.ClientSession`` to share; it is never closed here.
         rate_limit: at most this many requests per second across the whole session.
         ssl: ``True`` (verify, the default), an ``ssl.SSLContext``, or a CA bundle path.
@@ -111,6 +122,7 @@ class AlohubSession:
         timeout: float = 30.0,
         max_retries: int = 3,
         tz: str | tzinfo = DEFAULT_TZ,
+        server_tz: str | tzinfo = DEFAULT_SERVER_TZ,
         client_session: aiohttp.ClientSession | None = None,
         rate_limit: float | None = None,
         ssl: ssl_module.SSLContext | bool | str | os.PathLike[str] = True,
@@ -141,6 +153,7 @@ class AlohubSession:
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         self.timeout = float(timeout)
         self.tz = resolve_tz(tz)
+        self.server_tz = resolve_tz(server_tz)
         self.max_body_size = protocol.validate_positive("max_body_size", max_body_size)
         self._limiter: AsyncLimiter | None = None
         if rate_limit is not None:
@@ -160,7 +173,7 @@ class AlohubSession:
         self._client: aiohttp.ClientSession | None = client_session
         self._owns_client = client_session is None
         self._aiohttp_timeout = aiohttp.ClientTimeout(total=self.timeout)
-        self._converter = get_converter(self.tz)
+        self._converter = get_converter(self.tz, self.server_tz)
         self._state = _State.UNOPENED
         self._entered = False
         self._tasks: set[asyncio.Task[Any]] = set()

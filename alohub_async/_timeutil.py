@@ -2,6 +2,12 @@
 
 The backend wants ``YYYY-MM-DDTHH:MM:SS±HH:MM`` (no microseconds) and answers with
 timestamps in several shapes; everything here is pure and independent of I/O.
+
+Two zones are kept apart. The *user's* zone (``tz``) reads the caller's naive datetimes
+and dates and is the zone record times are expressed in. The *server's* zone
+(``server_tz``) is the wall clock the backend writes its naive timestamps in
+(``"2024-01-13 15:00:30"``): Alohub runs in Vietnam, whatever zone its user is in, so
+reading those in ``tz`` would shift every call by the difference between the two.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from typing import TypeAlias
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = [
+    "DEFAULT_SERVER_TZ",
     "DEFAULT_TZ",
     "TimeInput",
     "parse_timestamp",
@@ -23,6 +30,9 @@ __all__ = [
 #: The session's default time zone: Alohub is a Vietnamese service.
 DEFAULT_TZ = "Asia/Ho_Chi_Minh"
 
+#: The zone of the naive timestamps the server sends: its own wall clock, in Vietnam.
+DEFAULT_SERVER_TZ = "Asia/Ho_Chi_Minh"
+
 #: What ``start``/``end`` may be.
 TimeInput: TypeAlias = "datetime | date | str"
 
@@ -30,6 +40,9 @@ TimeInput: TypeAlias = "datetime | date | str"
 _MS_THRESHOLD = 100_000_000_000
 _NUMERIC = re.compile(r"^-?\d+(\.\d+)?$")
 _DAY_FIRST = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y")
+# No timestamp form is longer than this ("2026-01-21T09:52:27.123456+07:00" is 32);
+# a longer string is garbage, refused before the slower parsers look at it.
+_MAX_TIMESTAMP_CHARS = 64
 
 
 def resolve_tz(tz: str | tzinfo) -> tzinfo:
@@ -108,14 +121,19 @@ def _from_epoch(number: float, tz: tzinfo) -> datetime | None:
         return None
 
 
-def parse_timestamp(value: object, tz: tzinfo) -> datetime | None:
+def parse_timestamp(value: object, tz: tzinfo, server_tz: tzinfo | None = None) -> datetime | None:
     """Read a timestamp the server sent, or return ``None`` when it is absent or unreadable.
 
-    Accepts ISO 8601 with or without offset (none means ``tz``), ``YYYY-MM-DD HH:MM:SS``,
+    Accepts ISO 8601 with or without offset, ``YYYY-MM-DD HH:MM:SS``,
     ``DD/MM/YYYY HH:MM:SS``, and epoch seconds or milliseconds as numbers or digit strings.
-    Unreadable values (``"0000-00-00 00:00:00"`` and the like) give ``None``; the record's
-    ``raw`` still holds them.
+    A time without offset is the server's wall clock, read in ``server_tz`` (``tz`` when
+    None); the result is always expressed in ``tz``, so changing ``tz`` changes how a
+    time is shown, never the instant it denotes. Unreadable values
+    (``"0000-00-00 00:00:00"`` and the like) give ``None``; the record's ``raw`` still
+    holds them.
     """
+    if server_tz is None:
+        server_tz = tz
     if type(value) is str and len(value) >= 19 and value[4] == "-":
         # The common case, kept fast: an ISO date-time ("2026-01-21 09:52:27").
         try:
@@ -123,8 +141,17 @@ def parse_timestamp(value: object, tz: tzinfo) -> datetime | None:
         except ValueError:
             pass
         else:
-            return parsed if parsed.tzinfo is not None else _attach(parsed, tz)
-    return _parse_other(value, tz)
+            return _place(parsed, tz, server_tz)
+    return _parse_other(value, tz, server_tz)
+
+
+def _place(parsed: datetime, tz: tzinfo, server_tz: tzinfo) -> datetime:
+    """Express a parsed time in ``tz``; a naive one is first read in ``server_tz``."""
+    if parsed.tzinfo is None:
+        if server_tz is tz:  # the default, and the fast path: no conversion at all
+            return _attach(parsed, tz)
+        return _attach(parsed, server_tz).astimezone(tz)
+    return parsed if parsed.tzinfo is tz else parsed.astimezone(tz)
 
 
 def _attach(naive: datetime, tz: tzinfo) -> datetime:
@@ -141,7 +168,7 @@ def _attach(naive: datetime, tz: tzinfo) -> datetime:
     )
 
 
-def _parse_other(value: object, tz: tzinfo) -> datetime | None:
+def _parse_other(value: object, tz: tzinfo, server_tz: tzinfo) -> datetime | None:
     """The less common timestamp forms (see `parse_timestamp`)."""
     if value is None or isinstance(value, bool):
         return None
@@ -150,7 +177,7 @@ def _parse_other(value: object, tz: tzinfo) -> datetime | None:
     if not isinstance(value, str):
         return None
     text = value.strip()
-    if not text:
+    if not text or len(text) > _MAX_TIMESTAMP_CHARS:
         return None
     if _NUMERIC.match(text):
         return _from_epoch(float(text), tz)
@@ -169,4 +196,4 @@ def _parse_other(value: object, tz: tzinfo) -> datetime | None:
             return None
     if not isinstance(parsed, datetime):
         parsed = datetime.combine(parsed, time(0, 0, 0))
-    return parsed if parsed.tzinfo is not None else _attach(parsed, tz)
+    return _place(parsed, tz, server_tz)

@@ -152,6 +152,12 @@ def _general_options() -> _Parser:
         help="IANA time zone of dates, naive times and output (default: Asia/Ho_Chi_Minh)",
     )
     group.add_argument(
+        "--server-tz",
+        metavar="ZONE",
+        help="IANA time zone of the server's clock, for the naive times it sends "
+        "(default: Asia/Ho_Chi_Minh)",
+    )
+    group.add_argument(
         "--timeout", type=float, metavar="SECONDS", help="per-attempt timeout (default: 30)"
     )
     group.add_argument(
@@ -169,6 +175,7 @@ _DEFAULTS: dict[str, Any] = {
     "base_url": None,
     "quiet": False,
     "tz": None,
+    "server_tz": None,
     "timeout": None,
     "max_retries": None,
 }
@@ -668,7 +675,7 @@ def _session(args: argparse.Namespace, **extra: Any) -> AlohubSession:
         raise _CredentialsError("missing " + " and ".join(missing))
     kwargs: dict[str, Any] = {
         name: value
-        for name in ("tz", "timeout", "max_retries")
+        for name in ("tz", "server_tz", "timeout", "max_retries")
         if (value := getattr(args, name)) is not None
     }
     kwargs.update({name: value for name, value in extra.items() if value is not None})
@@ -916,11 +923,16 @@ async def _timed_count(walk: Any) -> tuple[int, float]:
     return count, time.monotonic() - started
 
 
+def _answered(call: CallRecord) -> bool:
+    """Tell whether a call was answered, in either wording (``answered``, ``ANSWERED``)."""
+    return call.status is not None and call.status.strip().lower() == "answered"
+
+
 async def _demo(args: argparse.Namespace) -> int:
     """Run the client against an embedded fake server and print what happened."""
     options: dict[str, Any] = {
         name: value
-        for name in ("tz", "timeout", "max_retries")
+        for name in ("tz", "server_tz", "timeout", "max_retries")
         if (value := getattr(args, name)) is not None
     }
     async with FakeAlohub(calls=_DEMO_CALLS, seed=0, latency=_DEMO_LATENCY) as fake:
@@ -948,7 +960,7 @@ async def _demo(args: argparse.Namespace) -> int:
                     async for call in walk:
                         directions[call.direction.value] += 1
                         statuses[call.status or "?"] += 1
-                        if call.status == "ANSWERED" and len(answered) < _DEMO_DETAILS:
+                        if _answered(call) and len(answered) < _DEMO_DETAILS:
                             answered.append(call.call_id)
                         progress.update(walk.stats)
             finally:

@@ -61,19 +61,44 @@ class CallRecord:
     """One call as listed by ``POST /api/report/call-logs``.
 
     Every field but ``call_id`` is optional because the backend's schema is unpublished;
+    an empty value (``""``, which the backend sends while a value is unknown) is ``None``.
     ``raw`` is the record exactly as received (excluded from hashing, not from equality).
+    Times are aware and expressed in the session's ``tz``.
+
+    Attributes:
+        call_id: The call's id, e.g. ``"20210222084953-NSOJCGOO-49278"``.
+        started_at: When the call started.
+        answered_at: When it was answered; ``None`` for a call nobody answered.
+        ended_at: When it ended.
+        duration: The call's length in seconds.
+        hold_duration: Seconds spent on hold or ringing.
+        direction: Inbound, outbound or internal.
+        caller: The calling number (the customer's phone on an inbound call).
+        callee: The number called.
+        extension: The extension of the agent on the call.
+        agent: The agent (a name or a login, as the server sends it).
+        status: The outcome as the server words it (``"answered"``, ``"missed"``...).
+        hotline: The hotline dialled, if any.
+        hangup_by: Who hung up (``"customer"``, ``"agent"``, ``"system"``).
+        customer_name: The customer's name.
+        recording_url: Where the recording is, as given by the server.
+        raw: The record as received.
     """
 
     call_id: str
     started_at: datetime | None = None
+    answered_at: datetime | None = None
     ended_at: datetime | None = None
     duration: float | None = None
+    hold_duration: float | None = None
     direction: Direction = Direction.UNKNOWN
     caller: str | None = None
     callee: str | None = None
     extension: str | None = None
     agent: str | None = None
     status: str | None = None
+    hotline: str | None = None
+    hangup_by: str | None = None
     customer_name: str | None = None
     recording_url: str | None = None
     raw: Mapping[str, Any] = attrs.field(default=_EMPTY, hash=False, repr=False)

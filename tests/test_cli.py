@@ -87,13 +87,20 @@ def connect(fake: FakeAlohub, *args: str) -> list[str]:
 
 def expected_ids(fake: FakeAlohub) -> list[str]:
     """The call ids the fake serves for RANGE, in server order."""
-    return [record["callId"] for record in fake.expected_records(*WIRE_RANGE)]
+    return [_id(record) for record in fake.expected_records(*WIRE_RANGE)]
+
+
+def _id(record: dict[str, Any]) -> str:
+    """A served record's id, in the evidenced or the camel vocabulary."""
+    return str(record.get("call_id", record.get("callId")))
 
 
 def answered_id(fake: FakeAlohub) -> str:
     """The id of a call that has a transcript."""
     records = fake.expected_records(*WIRE_RANGE)
-    return str(next(r["callId"] for r in records if r["status"] == "ANSWERED"))
+    return next(
+        _id(r) for r in records if str(r.get("call_status", r.get("status"))).lower() == "answered"
+    )
 
 
 def one_error_line(err: str) -> str:
@@ -419,7 +426,7 @@ async def test_get_without_transcript_says_so(
 ) -> None:
     """A call that was not answered prints ``Transcript: none``."""
     records = fake.expected_records(*WIRE_RANGE)
-    call_id = next(r["callId"] for r in records if r["status"] != "ANSWERED")
+    call_id = next(r["call_id"] for r in records if r["call_status"] != "answered")
     await run(connect(fake, "calls", "get", call_id))
     assert "Transcript: none" in capsys.readouterr().out
 
@@ -683,7 +690,8 @@ class HostileData(CallDataset):
         transcript: str = "",
         plain_transcript: bool = False,
     ) -> None:
-        super().__init__(CALLS, 7)
+        # The camel vocabulary: the tests below name its keys (callId, agentName, ...).
+        super().__init__(CALLS, 7, vocabulary="camel")
         self.fields = fields or {}
         self.id_prefix = id_prefix
         self.transcript = transcript
@@ -1106,7 +1114,7 @@ def test_get_from_a_fake_server_subprocess_prints_the_transcript(server: ServerP
         check=True,
     )
     rows = csv.DictReader(io.StringIO(listing.stdout))
-    call_id = next(row["call_id"] for row in rows if row["status"] == "ANSWERED")
+    call_id = next(row["call_id"] for row in rows if row["status"] == "answered")
     result = subprocess.run(
         cli_command("calls", "get", call_id),
         capture_output=True,

@@ -16,8 +16,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from alohub_async._converter import (
+    _RECORD_FIELDS,
     MAX_CACHED_KEYS,
+    MAX_FIELD_SOURCES,
+    MAX_KEY_CHARS,
     MAX_PLANS,
+    MAX_RECORD_KEYS,
     MAX_SHAPES,
     _RecordHook,
     fold_key,
@@ -39,7 +43,8 @@ from alohub_async.models import (
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 UTC = timezone.utc
 SEVEN = timedelta(hours=7)
-RECORDS = Path(__file__).parent / "samples" / "records"
+SAMPLES = Path(__file__).parent / "samples"
+RECORDS = SAMPLES / "records"
 CONVERTER = make_converter(VN)
 TEN_AM_VN = datetime(2026, 1, 21, 3, 0, 0, tzinfo=UTC)  # 2026-01-21T10:00:00+07:00, 1768964400
 
@@ -92,15 +97,20 @@ def test_fold_key(key: str, folded: str) -> None:
 
 
 STRING_ALIASES = [
-    ("caller", ["caller", "from", "source", "caller_number", "callerNumber", "Caller"]),
+    ("caller", ["caller_number", "callerNumber", "caller", "from", "Caller"]),
     (
         "callee",
-        ["callee", "called", "to", "destination", "receiver_number", "receiverNumber"],
+        ["called", "callee", "to", "destination", "receiver_number", "receiverNumber"],
     ),
-    ("extension", ["extension", "ip_phone", "ipPhone", "IP_PHONE"]),
-    ("agent", ["agent", "agent_name", "agentName"]),
-    ("status", ["status", "disposition", "call_status", "callStatus"]),
-    ("customer_name", ["customer_name", "customerName"]),
+    (
+        "extension",
+        ["destination_number", "destinationNumber", "extension", "ip_phone", "ipPhone", "IP_PHONE"],
+    ),
+    ("agent", ["userName", "user_name", "agent", "agent_name", "agentName"]),
+    ("status", ["call_status", "callStatus", "status", "disposition"]),
+    ("hotline", ["hotline", "Hotline"]),
+    ("hangup_by", ["hangup_by", "hangupBy"]),
+    ("customer_name", ["customerName", "customer_name"]),
     (
         "recording_url",
         ["recording_url", "recordingUrl", "recording", "record_url", "recordUrl", "audio_url"],
@@ -128,6 +138,7 @@ def test_call_id_alias(key: str) -> None:
     [
         ("started_at", key)
         for key in [
+            "starttime",
             "call_start_time",
             "callStartTime",
             "callStarttime",
@@ -137,9 +148,11 @@ def test_call_id_alias(key: str) -> None:
             "startedAt",
         ]
     ]
+    + [("answered_at", key) for key in ["answertime", "answerTime", "answer_time", "answeredAt"]]
     + [
         ("ended_at", key)
         for key in [
+            "endtime",
             "call_end_time",
             "callEndTime",
             "callEndtime",
@@ -156,10 +169,33 @@ def test_timestamp_alias(field: str, key: str) -> None:
     assert getattr(record({"callId": "x", key: "2026-01-21 09:52:27"}), field) == expected
 
 
-@pytest.mark.parametrize("key", ["duration", "call_duration", "callDuration", "billsec"])
+@pytest.mark.parametrize(
+    "key",
+    ["total_duration", "totalDuration", "duration", "call_duration", "callDuration", "billsec"],
+)
 def test_duration_alias(key: str) -> None:
     """Every alias of the duration fills ``duration``."""
     assert record({"callId": "x", key: 35}).duration == 35.0
+
+
+@pytest.mark.parametrize("key", ["holding_duration", "holdingDuration", "hold_duration"])
+def test_hold_duration_alias(key: str) -> None:
+    """Every alias of the time on hold fills ``hold_duration``, strings of seconds included."""
+    assert record({"callId": "x", key: "12"}).hold_duration == 12.0
+
+
+def test_source_is_not_the_caller() -> None:
+    """``source`` is the platform tag (``"ipcc"``): it stays in ``raw``, never the caller."""
+    result = record({"call_id": "x", "source": "ipcc"})
+    assert result.caller is None
+    assert result.raw["source"] == "ipcc"
+
+
+@pytest.mark.parametrize(("value", "expected"), [(0, Direction.INBOUND), (1, Direction.OUTBOUND)])
+def test_call_type_codes_are_directions(value: int, expected: Direction) -> None:
+    """The report API's ``callType`` 0/1 means inbound/outbound."""
+    assert record({"callId": "x", "callType": value}).direction is expected
+    assert record({"callId": "x", "callType": str(value)}).direction is expected
 
 
 @pytest.mark.parametrize("key", ["direction", "call_type", "callType", "Direction"])
@@ -188,18 +224,24 @@ def test_unknown_keys_are_ignored_but_kept_in_raw() -> None:
     [
         ({"id": "low", "call_id": "high"}, "call_id", "high"),
         ({"id": "low", "callId": "high"}, "call_id", "high"),
-        ({"from": "low", "caller": "high"}, "caller", "high"),
-        ({"caller_number": "low", "source": "high"}, "caller", "high"),
+        ({"from": "low", "caller": "mid", "caller_number": "high"}, "caller", "high"),
         ({"receiver_number": "low", "to": "mid", "callee": "high"}, "callee", "high"),
-        ({"ip_phone": "low", "extension": "high"}, "extension", "high"),
-        ({"agent_name": "low", "agent": "high"}, "agent", "high"),
-        ({"call_status": "low", "disposition": "mid", "status": "high"}, "status", "high"),
+        ({"callee": "low", "called": "high"}, "callee", "high"),
+        (
+            {"ip_phone": "low", "extension": "mid", "destination_number": "high"},
+            "extension",
+            "high",
+        ),
+        ({"agent_name": "low", "agent": "mid", "userName": "high"}, "agent", "high"),
+        ({"disposition": "low", "status": "mid", "call_status": "high"}, "status", "high"),
         (
             {"audio_url": "low", "record_url": "mid", "recordingUrl": "high"},
             "recording_url",
             "high",
         ),
         ({"billsec": 30, "duration": 35}, "duration", 35.0),
+        ({"duration": 35, "total_duration": "300"}, "duration", 300.0),
+        ({"hold_duration": 1, "holding_duration": "12"}, "hold_duration", 12.0),
         ({"billsec": 30, "call_duration": 33}, "duration", 33.0),
         ({"call_type": "outbound", "direction": "inbound"}, "direction", Direction.INBOUND),
     ],
@@ -211,7 +253,7 @@ def test_alias_priority(row: dict[str, Any], field: str, expected: object) -> No
 
 
 def test_start_alias_priority() -> None:
-    """``call_start_time`` wins over ``start_time`` and ``started_at``."""
+    """The evidenced ``starttime`` wins, then ``call_start_time``, ``start_time``, the rest."""
     row = {
         "callId": "x",
         "started_at": "2026-01-21 01:00:00",
@@ -219,6 +261,11 @@ def test_start_alias_priority() -> None:
         "callStartTime": "2026-01-21 03:00:00",
     }
     assert record(row).started_at == datetime(2026, 1, 21, 3, tzinfo=VN)
+    assert record({**row, "starttime": "2026-01-21 04:00:00"}).started_at == datetime(
+        2026, 1, 21, 4, tzinfo=VN
+    )
+    ended = {"callId": "x", "callEndtime": "2026-01-21 03:00:00", "endtime": "2026-01-21 05:00:00"}
+    assert record(ended).ended_at == datetime(2026, 1, 21, 5, tzinfo=VN)
 
 
 @pytest.mark.parametrize(
@@ -226,6 +273,8 @@ def test_start_alias_priority() -> None:
     [
         ({"caller": None, "from": "101"}, "caller", "101"),
         ({"caller": "", "from": "101"}, "caller", "101"),
+        ({"caller_number": "", "caller": "101"}, "caller", "101"),
+        ({"starttime": "", "callStartTime": 1768964400}, "started_at", TEN_AM_VN),
         (
             {"callStartTime": "0000-00-00 00:00:00", "start_time": 1768964400},
             "started_at",
@@ -525,6 +574,89 @@ def test_camel_case_sample() -> None:
     assert result.customer_name == "Trần Thị Bích"
     assert result.recording_url is not None
     assert result.recording_url.endswith("20260121095227-IMCRRNJW-342.wav")
+
+
+def test_evidenced_sample_sets_every_field() -> None:
+    """A record in Alohub's evidenced vocabulary maps onto every field, ``source`` onto none."""
+    row = sample("evidenced_answered")
+    result = record(row)
+    assert result == CallRecord(
+        call_id="20210222084953-NSOJCGOO-49278",
+        started_at=datetime(2024, 1, 13, 15, 0, 30, tzinfo=VN),
+        answered_at=datetime(2024, 1, 13, 15, 0, 42, tzinfo=VN),
+        ended_at=datetime(2024, 1, 13, 15, 5, 30, tzinfo=VN),
+        duration=300.0,
+        hold_duration=12.0,
+        direction=Direction.INBOUND,
+        caller="0912345678",
+        callee="19006868",
+        extension="49278",
+        agent="an.nguyen",
+        status="answered",
+        hotline="19006868",
+        hangup_by="customer",
+        customer_name="Trần Thị Bích",
+        recording_url="https://app.alohub.vn:9909/recordings/20210222084953-NSOJCGOO-49278.wav",
+        raw=row,
+    )
+    assert result.raw["source"] == "ipcc"
+    fields = {field.name for field in attrs.fields(CallRecord)} - {"raw"}
+    assert all(getattr(result, name) is not None for name in fields)
+
+
+def test_evidenced_empty_strings_are_unknown() -> None:
+    """``""`` (a value not known yet) is ``None``; an upper-case direction still reads."""
+    result = record(sample("evidenced_missed"))
+    assert (result.answered_at, result.hotline, result.recording_url) == (None, None, None)
+    assert result.customer_name is None
+    assert result.direction is Direction.OUTBOUND
+    assert (result.status, result.hangup_by) == ("missed", "system")
+    assert (result.duration, result.hold_duration) == (19.0, 19.0)
+    assert (result.caller, result.callee, result.extension) == ("101", "0987654321", "101")
+
+
+def test_evidenced_webhook_keeps_its_extras_in_raw() -> None:
+    """Webhook extras map to nothing and stay in ``raw``; a bare-path URL is kept as given."""
+    result = detail(sample("evidenced_webhook"))
+    assert result.call_id == "20240113160000-ABCDEFGH-205"
+    assert result.recording_url == "/recordings/20240113160000-ABCDEFGH-205.wav"
+    assert (result.hangup_by, result.hold_duration, result.transcript) == ("agent", 5.0, None)
+    assert {"transactionID", "objectId", "eventType"} <= set(result.raw)
+
+
+def test_every_sample_says_where_its_shape_comes_from() -> None:
+    """Each sample file is listed, with its provenance, in tests/samples/README.md."""
+    readme = (SAMPLES / "README.md").read_text(encoding="utf-8")
+    names = sorted(path.name for path in SAMPLES.rglob("*.json"))
+    assert names
+    for name in names:
+        assert f"| `{name}` |" in readme, f"{name} is not described in tests/samples/README.md"
+
+
+def test_alias_table_ranks_evidenced_keys_first() -> None:
+    """The evidenced key of every field it names leads that field's aliases."""
+    first = {field: aliases[0] for field, _, aliases in _RECORD_FIELDS}
+    assert first == {
+        "call_id": "call_id",
+        "started_at": "starttime",
+        "answered_at": "answertime",
+        "ended_at": "endtime",
+        "duration": "total_duration",
+        "hold_duration": "holding_duration",
+        "direction": "direction",
+        "caller": "caller_number",
+        "callee": "called",
+        "extension": "destination_number",
+        "agent": "user_name",
+        "status": "call_status",
+        "hotline": "hotline",
+        "hangup_by": "hangup_by",
+        "customer_name": "customer_name",
+        "recording_url": "recording_url",
+    }
+    assert all("source" not in aliases for _, _, aliases in _RECORD_FIELDS)
+    model_fields = [f.name for f in attrs.fields(CallRecord) if f.name != "raw"]
+    assert [field for field, _, _ in _RECORD_FIELDS] == model_fields
 
 
 def test_snake_case_sample() -> None:
@@ -856,6 +988,89 @@ def test_unstructure_keeps_none_fields() -> None:
     assert out["direction"] == "unknown"
 
 
+# --- bounded work per record -----------------------------------------------------------------
+
+
+class _CountingReader:
+    """Wraps a value reader of a hook's generated builders, counting calls (not changing them)."""
+
+    def __init__(self, read: Any) -> None:
+        self.read = read
+        self.calls = 0
+
+    def __call__(self, *args: Any) -> Any:
+        self.calls += 1
+        return self.read(*args)
+
+
+def _counting_hook() -> tuple[cattrs.Converter, _CountingReader, _CountingReader]:
+    converter = make_converter(VN)
+    hook = plan_cache(converter, CallRecord)
+    fast, slow = _CountingReader(hook.namespace["_ts"]), _CountingReader(hook.namespace["_ts_any"])
+    hook.namespace["_ts"], hook.namespace["_ts_any"] = fast, slow
+    return converter, fast, slow
+
+
+def _hostile_record(keys: int) -> dict[str, Any]:
+    """A record whose keys all fold to timestamp aliases, each holding garbage."""
+    row: dict[str, Any] = {"call_id": "x"}
+    for n in range(keys):
+        row[f"start{'_' * (n % 50 + 1)}time{' ' * (n // 50)}"] = f"garbage {n}"
+    return row
+
+
+def test_alias_tries_per_field_are_bounded() -> None:
+    """Hundreds of keys folding to one timestamp alias cost at most MAX_FIELD_SOURCES reads."""
+    converter, fast, slow = _counting_hook()
+    rows = [_hostile_record(200) for _ in range(10)]
+    records = structure_records(converter, rows)
+    assert all(r.started_at is None for r in records)
+    assert 0 < fast.calls + slow.calls <= len(rows) * MAX_FIELD_SOURCES
+    assert records[0].raw is rows[0]
+
+
+def test_usable_value_among_the_first_sources_is_found() -> None:
+    """The bound keeps the priority order: the best-ranked usable key still wins."""
+    row = _hostile_record(100)
+    row["starttime"] = "2026-01-21 10:00:00"
+    assert record(row).started_at == TEN_AM_VN
+
+
+def test_only_the_first_keys_of_a_record_are_matched() -> None:
+    """Keys past MAX_RECORD_KEYS are not folded or read; they stay in ``raw``."""
+    row: dict[str, Any] = {f"k{n}": n for n in range(MAX_RECORD_KEYS)}
+    row["call_id"] = "x"
+    with pytest.raises(ResponseFormatError, match="no id field"):
+        record(row)
+    row = {"call_id": "x", **{f"k{n}": n for n in range(MAX_RECORD_KEYS)}, "caller": "0912"}
+    result = record(row)
+    assert (result.call_id, result.caller, result.raw["caller"]) == ("x", None, "0912")
+
+
+def test_long_keys_are_never_folded() -> None:
+    """A key longer than MAX_KEY_CHARS is returned as is (folding it is quadratic)."""
+    key = "A" * 100_000
+    assert fold_key(key) is key
+    padded = "start" + "_" * MAX_KEY_CHARS + "time"
+    assert record({"call_id": "x", padded: "2026-01-21 10:00:00"}).started_at is None
+    assert fold_key("start" + "_" * 10 + "time") == "start_time"
+
+
+def test_long_transcript_keys_are_never_folded() -> None:
+    """Transcript objects are bounded like records: over-long keys are not read."""
+    value = {"T" * 100_000: "x", "segments": [{"X" * 100_000: "y", "text": "A"}]}
+    transcript = detail({"call_id": "x", "transcript": value}).transcript
+    assert transcript is not None
+    assert transcript.text == "A"
+
+
+@pytest.mark.parametrize("value", ["1" * 10_000, "2026-01-21 10:00:00" + "0" * 10_000])
+def test_over_long_timestamps_and_durations_are_garbage(value: str) -> None:
+    """Strings far longer than any timestamp or duration are refused, not parsed."""
+    result = record({"call_id": "x", "starttime": value, "total_duration": value})
+    assert (result.started_at, result.duration) == (None, None)
+
+
 # --- plans and converters --------------------------------------------------------------------
 
 
@@ -908,6 +1123,44 @@ def test_generated_builders_are_bounded() -> None:
 def test_get_converter_is_cached_per_tz(tz: tzinfo) -> None:
     """``get_converter`` returns the same converter for the same tz."""
     assert get_converter(tz) is get_converter(tz)
+
+
+def test_naive_times_are_read_on_the_server_clock() -> None:
+    """With ``server_tz``, a naive time is the server's wall clock, shown in ``tz``."""
+    row = {"call_id": "x", "starttime": "2026-01-31 23:58:55"}
+    started = structure_records(get_converter(UTC, VN), [row])[0].started_at
+    assert started == datetime(2026, 1, 31, 16, 58, 55, tzinfo=UTC)
+    assert started is not None
+    assert started.isoformat() == "2026-01-31T16:58:55+00:00"
+
+
+@pytest.mark.parametrize("tz", [UTC, VN, ZoneInfo("Europe/Paris"), ZoneInfo("America/New_York")])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-01-21 10:00:00",
+        "2026-01-21T03:00:00Z",
+        "21/01/2026 10:00:00",
+        1768964400,
+        "2026-01-21",
+    ],
+)
+def test_tz_never_changes_the_instant(tz: tzinfo, value: object) -> None:
+    """Whatever ``tz`` is, a record's time denotes the same instant, expressed in ``tz``."""
+    row = {"call_id": "x", "starttime": value}
+    reference = structure_records(get_converter(VN, VN), [row])[0].started_at
+    started = structure_records(get_converter(tz, VN), [row])[0].started_at
+    assert reference is not None
+    assert started == reference
+    assert started is not None
+    assert started.utcoffset() == tz.utcoffset(started.replace(tzinfo=None))
+
+
+def test_datetime_hook_uses_both_zones() -> None:
+    """``structure(x, datetime)`` reads naive times on the server clock too."""
+    converter = make_converter(UTC, VN)
+    assert converter.structure("2026-01-21 10:00:00", datetime) == TEN_AM_VN
+    assert converter.structure("2026-01-21 10:00:00", datetime).tzinfo is UTC
 
 
 def test_get_converter_differs_between_tz() -> None:

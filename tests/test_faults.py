@@ -385,7 +385,7 @@ def run(scenario: Scenario, body: Callable[[FakeAlohub, AlohubSession], Awaitabl
 
 def ids_of(fake: FakeAlohub) -> list[str]:
     """The call ids the fake serves for the test window right now, in server order."""
-    return [record["callId"] for record in fake.expected_records(START, END)]
+    return [record["call_id"] for record in fake.expected_records(START, END)]
 
 
 def originals_in(got: list[str], before: list[str]) -> list[str]:

@@ -62,3 +62,18 @@ def test_page_and_stats_defaults() -> None:
     page = CallPage(items=(), page=1, page_size=50)
     assert page.total is None
     assert attrs.astuple(Stats()) == (0, 0, 0, 0, 0)
+
+
+def test_evidenced_fields_default_to_none() -> None:
+    """The fields added for Alohub's evidenced vocabulary are optional, in model order."""
+    record = CallRecord(call_id="a")
+    assert (record.answered_at, record.hold_duration, record.hotline, record.hangup_by) == (
+        None,
+        None,
+        None,
+        None,
+    )
+    names = [field.name for field in attrs.fields(CallRecord)]
+    assert names.index("started_at") < names.index("answered_at") < names.index("ended_at")
+    assert names.index("duration") < names.index("hold_duration")
+    assert names[-1] == "raw"

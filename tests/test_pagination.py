@@ -77,7 +77,7 @@ async def fake() -> AsyncIterator[FakeAlohub]:
 
 
 def expected_ids(fake: FakeAlohub) -> list[str]:
-    return [r["callId"] for r in fake.expected_records(START, END)]
+    return [r["call_id"] for r in fake.expected_records(START, END)]
 
 
 # --- walk_pages, pure -------------------------------------------------------------------

@@ -9,6 +9,7 @@ import pytest
 from alohub_async._timeutil import parse_timestamp, resolve_range, resolve_tz, to_wire
 
 VN = resolve_tz("Asia/Ho_Chi_Minh")
+UTC_TZ = timezone.utc
 
 
 def wire(start: object, end: object) -> tuple[str, str]:
@@ -143,4 +144,39 @@ def test_parse_timestamp_forms(value: object, expected: datetime) -> None:
 )
 def test_parse_timestamp_unreadable_is_none(value: object) -> None:
     """Absent or unreadable timestamps are None."""
+    assert parse_timestamp(value, VN) is None
+
+
+PARIS = resolve_tz("Europe/Paris")
+
+
+@pytest.mark.parametrize(
+    ("value", "tz", "expected"),
+    [
+        ("2026-01-31 23:58:55", UTC_TZ, "2026-01-31T16:58:55+00:00"),
+        ("2026-01-31 23:58:55", PARIS, "2026-01-31T17:58:55+01:00"),
+        ("2026-01-31 23:58:55", VN, "2026-01-31T23:58:55+07:00"),
+        ("31/01/2026 23:58:55", UTC_TZ, "2026-01-31T16:58:55+00:00"),
+        ("2026-01-31T23:58:55", UTC_TZ, "2026-01-31T16:58:55+00:00"),
+        ("2026-01-31T16:58:55Z", PARIS, "2026-01-31T17:58:55+01:00"),
+        (1769878735, UTC_TZ, "2026-01-31T16:58:55+00:00"),
+    ],
+)
+def test_naive_server_times_are_read_in_server_tz(value: object, tz: object, expected: str) -> None:
+    """A naive time is the server's clock (``server_tz``); the result is shown in ``tz``."""
+    parsed = parse_timestamp(value, tz, VN)  # type: ignore[arg-type]
+    assert parsed is not None
+    assert parsed.isoformat() == expected
+
+
+def test_server_tz_defaults_to_tz() -> None:
+    """Without ``server_tz``, naive times are read in ``tz`` (the one-zone behaviour)."""
+    parsed = parse_timestamp("2026-01-31 23:58:55", UTC_TZ)
+    assert parsed is not None
+    assert parsed.isoformat() == "2026-01-31T23:58:55+00:00"
+
+
+@pytest.mark.parametrize("value", ["2026-01-31 23:58:55" + "9" * 100, "2" * 65])
+def test_over_long_timestamps_are_unreadable(value: str) -> None:
+    """A string longer than any timestamp form is ``None`` without reaching the slow parsers."""
     assert parse_timestamp(value, VN) is None

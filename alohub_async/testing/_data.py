@@ -15,6 +15,14 @@ position per insert. Only their count is stored.
 Call ids look like the real ones, ``20260121095227-IMCRRNJW-342``: the start time, eight
 letters and the extension. The letters are a keyed permutation of the row's identity, which
 makes a detail lookup by id O(1).
+
+A row is generated once as facts (`_Row`) and rendered in one of the `VOCABULARIES`: by
+default ``"evidenced"``, the call-record keys Alohub is seen to use on its platform (naive
+``"YYYY-MM-DD HH:MM:SS"`` times on the server's clock, durations as strings of seconds,
+``caller_number``/``called``/``destination_number``, ``""`` while a value is unknown);
+``"camel"``, the camelCase keys this fake served first (``callId``, ``callStartTime``,
+numeric ``duration``...); ``"snake"``, a snake_case variant with offset-carrying ISO times
+and ``HH:MM:SS`` durations. The client must read all three alike.
 """
 
 from __future__ import annotations
@@ -24,19 +32,28 @@ import hashlib
 import math
 import re
 import time
+import unicodedata
 from collections import OrderedDict
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta, timezone
-from typing import Any, Final
+from datetime import date, datetime, timedelta, timezone, tzinfo
+from typing import Any, Final, Literal, NamedTuple, TypeAlias, get_args
 from zoneinfo import ZoneInfo
 
 __all__ = [
     "DEFAULT_ANCHOR",
     "DEFAULT_SPAN",
     "LOCAL_TZ",
+    "VOCABULARIES",
     "CallDataset",
+    "Vocabulary",
     "parse_time",
 ]
+
+Vocabulary: TypeAlias = Literal["evidenced", "camel", "snake"]
+"""The key names and value types of the records a fake serves (see `VOCABULARIES`)."""
+
+VOCABULARIES: Final[tuple[Vocabulary, ...]] = get_args(Vocabulary)
+"""Every record vocabulary, the default (``"evidenced"``) first."""
 
 LOCAL_TZ: Final = ZoneInfo("Asia/Ho_Chi_Minh")
 """The zone of naive times, as the backend reads them."""
@@ -101,13 +118,15 @@ _CUSTOMER_LINES: Final = (
     "Thôi được, anh chờ em gọi lại nhé.",
 )
 _STATUS_ANSWERED: Final = "ANSWERED"
+_HOTLINES: Final = ("19006868", "02873001234")
 
 
-def parse_time(value: str | datetime | date) -> datetime:
-    """Read a time the way the fake backend does: ISO 8601, naive values in Asia/Ho_Chi_Minh.
+def parse_time(value: str | datetime | date, tz: tzinfo = LOCAL_TZ) -> datetime:
+    """Read a time the way the fake backend does: ISO 8601, naive values in the server's zone.
 
     Args:
         value: An ISO 8601 string (``Z`` allowed), a datetime, or a date (its midnight).
+        tz: The zone of naive values (the fake's server clock, Asia/Ho_Chi_Minh by default).
 
     Returns:
         An aware datetime.
@@ -125,7 +144,7 @@ def parse_time(value: str | datetime | date) -> datetime:
         if not isinstance(value, date):
             raise TypeError(f"expected str, datetime or date, got {type(value).__name__}")
         value = datetime(value.year, value.month, value.day)
-    return value if value.tzinfo is not None else value.replace(tzinfo=LOCAL_TZ)
+    return value if value.tzinfo is not None else value.replace(tzinfo=tz)
 
 
 def _digest(seed: int, kind: int, index: int) -> int:
@@ -145,6 +164,39 @@ def _person(bits: int) -> tuple[str, int]:
     return f"{_FAMILY[family]} {_MIDDLE_MALE[middle]} {_GIVEN_MALE[given]}", bits
 
 
+def _login(name: str, extension: str) -> str:
+    """Make an agent login from a Vietnamese name: ``Nguyễn Văn An``, 342 -> ``an.nguyen342``."""
+    plain = unicodedata.normalize("NFD", name.replace("Đ", "D").replace("đ", "d"))
+    words = "".join(c for c in plain if not unicodedata.combining(c)).lower().split()
+    return f"{words[-1]}.{words[0]}{extension}"
+
+
+def _clock(seconds: int) -> str:
+    """Format seconds as ``HH:MM:SS``."""
+    minutes, seconds = divmod(seconds, 60)
+    return f"{minutes // 60:02d}:{minutes % 60:02d}:{seconds:02d}"
+
+
+class _Row(NamedTuple):
+    """The facts of one generated call, before they are rendered in a vocabulary."""
+
+    call_id: str
+    start_s: int
+    duration: int
+    billsec: int
+    direction: str
+    status: str
+    caller: str
+    callee: str
+    extension: str
+    agent: str
+    login: str
+    customer: str | None
+    hotline: str | None
+    hangup_by: str
+    recording: str | None
+
+
 def _phone(bits: int) -> tuple[str, int]:
     """Draw a Vietnamese mobile (9 in 10) or Saigon/Hanoi landline number."""
     bits, kind = divmod(bits, 10)
@@ -160,19 +212,36 @@ def _phone(bits: int) -> tuple[str, int]:
 class CallDataset:
     """A deterministic, virtual call log: ``calls`` rows plus rows inserted at the head.
 
-    Two datasets with the same ``seed``, ``calls``, ``anchor``, ``span`` and number of
-    inserted rows hold the same records. Records are plain JSON-ready dicts with camelCase
-    keys (``callId``, ``callStartTime`` as local ``YYYY-MM-DD HH:MM:SS``, ``callEndtime``,
-    ``duration``, ``billsec``, ``direction``, ``caller``, ``callee``, ``extension``,
-    ``agentName``, ``status``, ``customerName``, ``recordingUrl``).
+    Two datasets with the same ``seed``, ``calls``, ``anchor``, ``span``, ``vocabulary``,
+    ``server_tz`` and number of inserted rows hold the same records. Records are plain
+    JSON-ready dicts, keyed by ``vocabulary``:
+
+    * ``"evidenced"`` (default): ``call_id``, ``source`` (``"ipcc"``), ``direction``
+      (``"inbound"``, ``"OUTBOUND"``, ``"internal"``), ``call_status`` (``"answered"`` or
+      ``"missed"``), ``starttime``/``answertime``/``endtime`` as naive
+      ``YYYY-MM-DD HH:MM:SS`` in ``server_tz`` (``answertime`` ``""`` when unanswered),
+      ``total_duration``/``holding_duration`` as strings of seconds, ``caller_number``,
+      ``called``, ``destination_number`` (the agent's extension), ``userName`` (a login),
+      ``hotline`` (``""`` unless inbound), ``hangup_by``, ``recording_url`` (``""`` when
+      none) and ``customerName`` (``""`` on internal calls).
+    * ``"camel"``: ``callId``, ``callStartTime`` (naive, ``server_tz``), ``callEndtime``,
+      ``duration`` and ``billsec`` as numbers, ``direction``, ``caller``, ``callee``,
+      ``extension``, ``agentName``, ``status`` (``"ANSWERED"``, ``"NO ANSWER"``...),
+      ``customerName`` and ``recordingUrl`` (null when none).
+    * ``"snake"``: ``call_id``, ``start_time``/``end_time`` as ISO 8601 with offset,
+      ``call_duration`` as ``HH:MM:SS``, ``call_type`` (0 in, 1 out, ``"internal"``),
+      ``from``, ``to``, ``ip_phone``, ``agent``, ``disposition``, ``customer_name`` and
+      ``recording`` (null when none).
 
     Args:
         calls: How many original calls the log holds.
         seed: Seed of every generated value.
-        anchor: Start time of the newest original call's time slot (naive = Asia/Ho_Chi_Minh).
+        anchor: Start time of the newest original call's time slot (naive = ``server_tz``).
         span: The calls are spread over this much time before ``anchor``.
-        base_url: Prefix of ``recordingUrl`` (the fake sets it to its own URL).
+        base_url: Prefix of recording URLs (the fake sets it to its own URL).
         cache_size: How many generated records a small LRU cache keeps.
+        vocabulary: The key names and value types of the records.
+        server_tz: The server's clock: naive times are written and read in it.
     """
 
     def __init__(
@@ -184,7 +253,11 @@ class CallDataset:
         span: timedelta = DEFAULT_SPAN,
         base_url: str = "",
         cache_size: int = 1024,
+        vocabulary: Vocabulary = "evidenced",
+        server_tz: tzinfo = LOCAL_TZ,
     ) -> None:
+        if vocabulary not in VOCABULARIES:
+            raise ValueError(f"vocabulary must be one of {VOCABULARIES}, got {vocabulary!r}")
         if not 0 <= calls <= _MAX_CALLS:
             raise ValueError(f"calls must be between 0 and {_MAX_CALLS}, got {calls}")
         span_s = math.floor(span.total_seconds())
@@ -194,17 +267,20 @@ class CallDataset:
             raise ValueError("cache_size must not be negative")
         self.calls: Final = calls
         self.seed: Final = seed
-        self.anchor: Final = parse_time(anchor)
+        self.vocabulary: Final = vocabulary
+        self.server_tz: Final = server_tz
+        self.anchor: Final = parse_time(anchor, server_tz)
         self.span: Final = span
         self._anchor_s = math.floor(self.anchor.timestamp())
         self._span_s = span_s
         self._inserted = 0
         self._base_url = base_url.rstrip("/")
-        self._cache: OrderedDict[tuple[int, int], dict[str, Any]] = OrderedDict()
+        self._cache: OrderedDict[tuple[int, int], tuple[_Row, dict[str, Any]]] = OrderedDict()
         self._cache_size = cache_size
         self._keys = tuple(_digest(seed, 2, r) & 0xFFFFFFFF for r in range(4))
         self._days: dict[int, str] = {}
         self._agents = [self._agent(i) for i in range(24)]
+        self._logins = [_login(name, extension) for name, extension in self._agents]
         self.records_built = 0
         """How many records were generated (cache misses), to check that lookups stay lazy."""
 
@@ -273,13 +349,13 @@ class CallDataset:
         """Count the rows whose start time lies in ``[start, end]`` (inclusive).
 
         Args:
-            start: Window start (naive = Asia/Ho_Chi_Minh).
-            end: Window end (naive = Asia/Ho_Chi_Minh).
+            start: Window start (naive = ``server_tz``).
+            end: Window end (naive = ``server_tz``).
 
         Returns:
             The number of rows in the window.
         """
-        inserted, lo, hi = self._window(parse_time(start), parse_time(end))
+        inserted, lo, hi = self._window(self._parse(start), self._parse(end))
         return inserted + hi - lo
 
     def page(
@@ -290,8 +366,8 @@ class CallDataset:
         Only the page's records are generated.
 
         Args:
-            start: Window start (naive = Asia/Ho_Chi_Minh).
-            end: Window end (naive = Asia/Ho_Chi_Minh).
+            start: Window start (naive = ``server_tz``).
+            end: Window end (naive = ``server_tz``).
             page: 1-based page number.
             limit: Page size.
 
@@ -300,7 +376,7 @@ class CallDataset:
         """
         if page < 1 or limit < 1:
             raise ValueError("page and limit must be positive")
-        inserted, lo, hi = self._window(parse_time(start), parse_time(end))
+        inserted, lo, hi = self._window(self._parse(start), self._parse(end))
         total = inserted + hi - lo
         first = (page - 1) * limit
         last = min(first + limit, total)
@@ -310,13 +386,13 @@ class CallDataset:
         """Yield copies of every record of ``[start, end]`` in server order, lazily.
 
         Args:
-            start: Window start (naive = Asia/Ho_Chi_Minh).
-            end: Window end (naive = Asia/Ho_Chi_Minh).
+            start: Window start (naive = ``server_tz``).
+            end: Window end (naive = ``server_tz``).
 
         Yields:
             The records as the list endpoint serves them.
         """
-        inserted, lo, hi = self._window(parse_time(start), parse_time(end))
+        inserted, lo, hi = self._window(self._parse(start), self._parse(end))
         for k in range(inserted + hi - lo):
             yield dict(self._at(inserted, lo, k))
 
@@ -324,36 +400,41 @@ class CallDataset:
         """Return copies of every record of ``[start, end]`` in server order.
 
         Args:
-            start: Window start (naive = Asia/Ho_Chi_Minh).
-            end: Window end (naive = Asia/Ho_Chi_Minh).
+            start: Window start (naive = ``server_tz``).
+            end: Window end (naive = ``server_tz``).
 
         Returns:
             The records as the list endpoint serves them, page after page.
         """
         return list(self.iter_records(start, end))
 
+    def _parse(self, value: datetime | str) -> datetime:
+        """Read a window bound, naive values on the server's clock."""
+        return parse_time(value, self.server_tz)
+
     def _at(self, inserted: int, lo: int, k: int) -> dict[str, Any]:
         """Return row ``k`` of a window starting with ``inserted`` inserted rows, then ``lo``."""
         if k < inserted:
-            return self._record(_KIND_INSERTED, self._inserted - 1 - k)
-        return self._record(_KIND_BASE, lo + k - inserted)
+            return self._record(_KIND_INSERTED, self._inserted - 1 - k)[1]
+        return self._record(_KIND_BASE, lo + k - inserted)[1]
 
     # -- records -----------------------------------------------------------------------
 
-    def _record(self, kind: int, index: int) -> dict[str, Any]:
-        """Return the cached or freshly built record of one row."""
+    def _record(self, kind: int, index: int) -> tuple[_Row, dict[str, Any]]:
+        """Return the cached or freshly built facts and record of one row."""
         key = (kind, index)
         cache = self._cache
-        record = cache.get(key)
-        if record is not None:
+        entry = cache.get(key)
+        if entry is not None:
             cache.move_to_end(key)
-            return record
-        record = self._build(kind, index)
+            return entry
+        row = self._build(kind, index)
+        entry = (row, self._render(row))
         if self._cache_size:
-            cache[key] = record
+            cache[key] = entry
             if len(cache) > self._cache_size:
                 cache.popitem(last=False)
-        return record
+        return entry
 
     def _agent(self, i: int) -> tuple[str, str]:
         """Return agent ``i``'s name and extension (3 or 4 digits)."""
@@ -363,8 +444,8 @@ class CallDataset:
         extension = f"{1000 + 37 * i + bits % 37}" if four == 0 else f"{100 + 31 * i + bits % 31}"
         return name, extension
 
-    def _build(self, kind: int, index: int) -> dict[str, Any]:
-        """Generate one row's list record."""
+    def _build(self, kind: int, index: int) -> _Row:
+        """Generate one row's facts."""
         self.records_built += 1
         bits = _digest(self.seed, kind, index)
         if kind == _KIND_BASE:
@@ -413,24 +494,97 @@ class CallDataset:
         recording = (
             f"{self._base_url}/recordings/{call_id}.wav" if status == _STATUS_ANSWERED else None
         )
+        # Drawn last, from bits no earlier field used: the other vocabularies' values stay
+        # what they were before these fields existed.
+        bits, hotline_i = divmod(bits, len(_HOTLINES))
+        bits, agent_hung_up = divmod(bits, 2)
+        answered = status == _STATUS_ANSWERED
+        return _Row(
+            call_id=call_id,
+            start_s=start_s,
+            duration=duration,
+            billsec=billsec,
+            direction=direction,
+            status=status,
+            caller=caller,
+            callee=callee,
+            extension=extension,
+            agent=agent,
+            login=self._logins[agent_i],
+            customer=customer,
+            hotline=_HOTLINES[hotline_i] if direction == "inbound" else None,
+            hangup_by=("agent" if agent_hung_up else "customer") if answered else "system",
+            recording=recording,
+        )
+
+    def _render(self, row: _Row) -> dict[str, Any]:
+        """Write one row's facts as a list record in the dataset's vocabulary."""
+        started = self._local_text(row.start_s)
+        ended = self._local_text(row.start_s + row.duration)
+        answered = row.status == _STATUS_ANSWERED
+        if self.vocabulary == "camel":
+            return {
+                "callId": row.call_id,
+                "callStartTime": started,
+                "callEndtime": ended,
+                "duration": row.duration,
+                "billsec": row.billsec,
+                "direction": row.direction,
+                "caller": row.caller,
+                "callee": row.callee,
+                "extension": row.extension,
+                "agentName": row.agent,
+                "status": row.status,
+                "customerName": row.customer,
+                "recordingUrl": row.recording,
+            }
+        if self.vocabulary == "snake":
+            return {
+                "call_id": row.call_id,
+                "start_time": self._iso_text(row.start_s),
+                "end_time": self._iso_text(row.start_s + row.duration),
+                "call_duration": _clock(row.duration),
+                "call_type": {"inbound": 0, "outbound": 1}.get(row.direction, row.direction),
+                "from": row.caller,
+                "to": row.callee,
+                "ip_phone": row.extension,
+                "agent": row.agent,
+                "disposition": row.status,
+                "customer_name": row.customer,
+                "recording": row.recording,
+            }
+        # The evidenced vocabulary: the number dialled on an inbound call is the hotline, and
+        # the time before the agent picked up (ringing, holding) is holding_duration.
+        ring = row.duration - row.billsec
         return {
-            "callId": call_id,
-            "callStartTime": started,
-            "callEndtime": self._local_text(start_s + duration),
-            "duration": duration,
-            "billsec": billsec,
-            "direction": direction,
-            "caller": caller,
-            "callee": callee,
-            "extension": extension,
-            "agentName": agent,
-            "status": status,
-            "customerName": customer,
-            "recordingUrl": recording,
+            "call_id": row.call_id,
+            "source": "ipcc",
+            "direction": "OUTBOUND" if row.direction == "outbound" else row.direction,
+            "call_status": "answered" if answered else "missed",
+            "starttime": started,
+            "answertime": self._local_text(row.start_s + ring) if answered else "",
+            "endtime": ended,
+            "total_duration": str(row.duration),
+            "holding_duration": str(ring),
+            "caller_number": row.caller,
+            "called": row.hotline if row.hotline is not None else row.callee,
+            "destination_number": row.extension,
+            "userName": row.login,
+            "hotline": row.hotline or "",
+            "hangup_by": row.hangup_by,
+            "recording_url": row.recording or "",
+            "customerName": row.customer or "",
         }
 
+    def _iso_text(self, epoch_s: int) -> str:
+        """Format an epoch second as ISO 8601 with the server's offset."""
+        return datetime.fromtimestamp(epoch_s, self.server_tz).isoformat()
+
     def _local_text(self, epoch_s: int) -> str:
-        """Format an epoch second as local ``YYYY-MM-DD HH:MM:SS`` (days are cached)."""
+        """Format an epoch second as ``YYYY-MM-DD HH:MM:SS`` on the server's clock."""
+        if self.server_tz is not LOCAL_TZ:
+            return datetime.fromtimestamp(epoch_s, self.server_tz).strftime("%Y-%m-%d %H:%M:%S")
+        # Vietnam's fixed offset makes a cheaper path than a zone lookup per record.
         day, seconds = divmod(epoch_s + _UTC_OFFSET_S, 86400)
         prefix = self._days.get(day)
         if prefix is None:
@@ -488,21 +642,39 @@ class CallDataset:
         Returns:
             The record (shared with the cache: do not mutate), or None.
         """
+        entry = self._find(call_id)
+        return None if entry is None else entry[1]
+
+    def _find(self, call_id: str) -> tuple[_Row, dict[str, Any]] | None:
+        """Return the facts and record of ``call_id``, or None."""
         match = _CALL_ID_RE.fullmatch(call_id)
         if match is None:
             return None
         index, kind = divmod(self._unletters(match[2]), 2)
         if index >= (self.calls if kind == _KIND_BASE else self._inserted):
             return None
-        record = self._record(kind, index)
-        return record if record["callId"] == call_id else None
+        entry = self._record(kind, index)
+        return entry if entry[0].call_id == call_id else None
+
+    def has_recording(self, call_id: str) -> bool:
+        """Tell whether ``call_id`` exists and has a recording (it was answered).
+
+        Args:
+            call_id: A call id such as ``20260121095227-IMCRRNJW-342``.
+
+        Returns:
+            Whether the recording URL of the call serves a file.
+        """
+        entry = self._find(call_id)
+        return entry is not None and entry[0].recording is not None
 
     def detail(self, call_id: str) -> dict[str, Any] | None:
         """Return the detail of ``call_id`` (a new dict), or None when no such call exists.
 
-        The detail is the list record plus ``recording_url`` (null unless answered) and
-        ``transcript``: null unless answered, else a list of
-        ``{"speaker", "text", "start", "end"}`` segments.
+        The detail is the list record plus ``transcript``: null unless answered, else a
+        list of ``{"speaker", "text", "start", "end"}`` segments. In the ``"camel"``
+        vocabulary it also adds ``recording_url`` (null unless answered); the others carry
+        their recording key already.
 
         Args:
             call_id: A call id such as ``20260121095227-IMCRRNJW-342``.
@@ -510,22 +682,24 @@ class CallDataset:
         Returns:
             The detail, or None.
         """
-        record = self.find(call_id)
-        if record is None:
+        entry = self._find(call_id)
+        if entry is None:
             return None
+        row, record = entry
         detail = dict(record)
-        detail["recording_url"] = record["recordingUrl"]
-        detail["transcript"] = self._transcript(call_id, record)
+        if self.vocabulary == "camel":
+            detail["recording_url"] = row.recording
+        detail["transcript"] = self._transcript(row)
         return detail
 
-    def _transcript(self, call_id: str, record: dict[str, Any]) -> list[dict[str, Any]] | None:
+    def _transcript(self, row: _Row) -> list[dict[str, Any]] | None:
         """Generate the transcript segments of an answered call."""
-        if record["status"] != _STATUS_ANSWERED:
+        if row.status != _STATUS_ANSWERED:
             return None
-        bits = int.from_bytes(hashlib.blake2b(call_id.encode(), digest_size=32).digest(), "big")
+        bits = int.from_bytes(hashlib.blake2b(row.call_id.encode(), digest_size=32).digest(), "big")
         bits, extra = divmod(bits, 6)
         count = 2 + extra
-        talk = float(record["billsec"])
+        talk = float(row.billsec)
         step = talk / count
         segments = []
         for n in range(count):

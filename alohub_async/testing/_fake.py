@@ -17,14 +17,21 @@ import ssl
 import wave
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from functools import cache
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
 import attrs
 from aiohttp import web
 
-from alohub_async.testing._data import DEFAULT_ANCHOR, DEFAULT_SPAN, CallDataset, parse_time
+from alohub_async.testing._data import (
+    DEFAULT_ANCHOR,
+    DEFAULT_SPAN,
+    LOCAL_TZ,
+    CallDataset,
+    Vocabulary,
+    parse_time,
+)
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -439,7 +446,7 @@ class FakeAlohub:
         port: Port to bind; 0 picks a free one.
         envelope: Shape of the responses.
         latency: Delay of every request (see `set_latency`).
-        anchor: Newest time slot of the synthetic calls (naive = Asia/Ho_Chi_Minh).
+        anchor: Newest time slot of the synthetic calls (naive = ``server_tz``).
         span: How far back from ``anchor`` the calls are spread.
         max_limit: Largest ``limit`` accepted; a larger one is a 400.
         missing_detail_404: Answer an unknown call id with 404 instead of ``data: null``.
@@ -448,6 +455,11 @@ class FakeAlohub:
             generator; raise it for benchmarks that list the same calls again and again).
         ssl_context: Serve HTTPS with this server-side ``ssl.SSLContext`` (for TLS tests,
             e.g. with a certificate from ``trustme``); plain HTTP when None.
+        vocabulary: The keys and value types of the records: ``"evidenced"`` (Alohub's own
+            call-record vocabulary, the default), ``"camel"`` or ``"snake"`` (see
+            `CallDataset`).
+        server_tz: The fake server's clock: the zone of the naive times it writes in
+            records and reads in requests (default Asia/Ho_Chi_Minh, like Alohub).
     """
 
     def __init__(
@@ -468,9 +480,19 @@ class FakeAlohub:
         fault_seed: int | None = None,
         cache_size: int = 1024,
         ssl_context: ssl.SSLContext | None = None,
+        vocabulary: Vocabulary = "evidenced",
+        server_tz: tzinfo = LOCAL_TZ,
     ) -> None:
         self.ssl_context = ssl_context
-        self.data = CallDataset(calls, seed, anchor=anchor, span=span, cache_size=cache_size)
+        self.data = CallDataset(
+            calls,
+            seed,
+            anchor=anchor,
+            span=span,
+            cache_size=cache_size,
+            vocabulary=vocabulary,
+            server_tz=server_tz,
+        )
         """The synthetic call log served."""
         self.api_key = DEMO_API_KEY if api_key is None else api_key
         """The accepted ``Authorization`` header value."""
@@ -601,8 +623,8 @@ class FakeAlohub:
         """Return what listing ``[start, end]`` page after page serves right now.
 
         Args:
-            start: Window start (naive = Asia/Ho_Chi_Minh).
-            end: Window end (naive = Asia/Ho_Chi_Minh).
+            start: Window start (naive = the fake's ``server_tz``).
+            end: Window end (naive = the fake's ``server_tz``).
 
         Returns:
             Copies of the records, in server order (newest first).
@@ -859,7 +881,7 @@ class FakeAlohub:
                     return response
             if body is None:
                 return self._bad_request("Body must be a JSON object")
-            window = self._parse_window(body)
+            window = self._parse_window(body, self.data.server_tz)
             if isinstance(window, str):
                 return self._bad_request(window)
             if page is None or page < 1:
@@ -897,13 +919,13 @@ class FakeAlohub:
         return _json_response(_error_body("INVALID_PARAM", message), 400)
 
     @staticmethod
-    def _parse_window(body: dict[str, Any]) -> tuple[datetime, datetime] | str:
-        """Read the time window of a list body, or return what is wrong with it."""
+    def _parse_window(body: dict[str, Any], tz: tzinfo) -> tuple[datetime, datetime] | str:
+        """Read the time window of a list body (naive times in ``tz``), or say what is wrong."""
         start_text = body.get("callStartTime")
         if not isinstance(start_text, str):
             return "callStartTime is required and must be an ISO 8601 string"
         try:
-            start = parse_time(start_text)
+            start = parse_time(start_text, tz)
         except ValueError:
             return f"callStartTime is not an ISO 8601 time: {start_text[:40]!r}"
         end_text = body.get("callEndtime")
@@ -914,7 +936,7 @@ class FakeAlohub:
         if not isinstance(end_text, str):
             return "callEndtime must be an ISO 8601 string"
         try:
-            return start, parse_time(end_text)
+            return start, parse_time(end_text, tz)
         except ValueError:
             return f"callEndtime is not an ISO 8601 time: {end_text[:40]!r}"
 
@@ -948,8 +970,7 @@ class FakeAlohub:
                 response = await self._inject(fault, request)
                 if response is not None:
                     return response
-            record = self.data.find(request.match_info["call_id"])
-            if record is None or record["recordingUrl"] is None:
+            if not self.data.has_recording(request.match_info["call_id"]):
                 return web.Response(status=404, text="recording not found")
             return web.Response(body=recording_wav(), content_type="audio/wav")
         finally:

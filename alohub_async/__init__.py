@@ -23,6 +23,7 @@ from .errors import (
     RateLimitError,
     ResponseFormatError,
     ServerError,
+    TokenProviderError,
 )
 from .models import (
     CallDetail,
@@ -53,6 +54,7 @@ __all__ = [
     "ResponseFormatError",
     "ServerError",
     "Stats",
+    "TokenProviderError",
     "Transcript",
     "TranscriptSegment",
     "WalkIterator",

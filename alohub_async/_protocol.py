@@ -8,6 +8,7 @@ sends, reads and sleeps.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -17,6 +18,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from ._redact import excerpt
 from .errors import (
     APIResponseError,
     APIStatusError,
@@ -88,35 +90,64 @@ _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 _BAD_ID = re.compile(r"[/?#%\s]|\.\.|^\.$")
 #: Retry-After values are capped to this many seconds.
 MAX_RETRY_AFTER = 60.0
+#: How much of a refused base URL, or of a redirect's Location, an error message quotes.
+_URL_SHOWN = 200
+#: How much of a body that is not JSON the error message quotes.
+_NOT_JSON_SHOWN = 200
 
 
 # --- requests ---------------------------------------------------------------------------
+
+
+def _describe_url(raw: str) -> str:
+    """Quote a refused URL for an error message without its userinfo, query or fragment.
+
+    Works on the raw text rather than on ``urlsplit``'s reading of it, which puts a
+    password into the path when the scheme is missing (``user:pw@host``) or the password
+    holds a ``/``.
+    """
+    text = re.split(r"[?#]", raw, maxsplit=1)[0]
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "", text
+    if "@" in rest:  # everything up to the last "@" may be userinfo
+        rest = "***@" + rest.rpartition("@")[2]
+    described = f"{scheme}{sep}{rest}"
+    if len(described) > _URL_SHOWN:
+        described = described[:_URL_SHOWN] + "..."
+    hidden = " (query not shown)" if text != raw else ""
+    return f"{described!r}{hidden}"
 
 
 def normalize_base_url(base_url: str) -> str:
     """Check a base URL and return it without a trailing slash.
 
     It must be ``https://``, except for loopback hosts, which may use ``http://`` (the
-    fake server and local tunnels). Credentials, query strings and fragments are refused.
+    fake server and local tunnels). Credentials, query strings and fragments are refused,
+    and a refused URL is quoted without its userinfo and query, where secrets live.
     """
     if not isinstance(base_url, str) or not base_url.strip():
         raise ValueError("base_url must be a non-empty string")
-    parts = urlsplit(base_url.strip())
+    raw = base_url.strip()
+    parts = urlsplit(raw)
+    if parts.username or parts.password or "@" in parts.netloc:
+        raise ValueError(
+            "base_url must not carry credentials; pass api_key/access_token "
+            f"(got {_describe_url(raw)})"
+        )
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"base_url must be an http(s) URL with a host, got {base_url!r}")
+        raise ValueError(f"base_url must be an http(s) URL with a host, got {_describe_url(raw)}")
     if parts.scheme == "http" and parts.hostname not in _LOOPBACK_HOSTS:
         raise ValueError(
             "base_url must use https:// (plain http:// is only allowed for "
-            f"127.0.0.1, localhost and ::1), got {base_url!r}"
+            f"127.0.0.1, localhost and ::1), got {_describe_url(raw)}"
         )
-    if parts.username or parts.password:
-        raise ValueError("base_url must not carry credentials; pass api_key/access_token")
-    if parts.query or parts.fragment:
-        raise ValueError(f"base_url must not have a query or fragment, got {base_url!r}")
+    if parts.query or parts.fragment or "?" in raw or "#" in raw:
+        raise ValueError(f"base_url must not have a query or fragment, got {_describe_url(raw)}")
     try:
         parts.port  # noqa: B018 - raises ValueError on a malformed port
     except ValueError:
-        raise ValueError(f"base_url has an invalid port: {base_url!r}") from None
+        raise ValueError(f"base_url has an invalid port: {_describe_url(raw)}") from None
     return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
 
 
@@ -175,15 +206,19 @@ def decode_json(body: bytes) -> Any:
     depends on the extra.
     """
     if _fast_loads is not None and body.translate(_DIGITS_TO_ZERO).find(_WIDE_INTEGER) < 0:
-        try:
+        with contextlib.suppress(ValueError):  # left to the standard library
             return _fast_loads(body)
-        except ValueError:
-            pass
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
-        snippet = body[:200].decode("utf-8", "replace")
-        raise ResponseFormatError(f"response body is not JSON: {snippet!r}") from exc
+        # Not chained: a JSONDecodeError keeps the whole body in ``.doc``, and the
+        # message below already says where decoding stopped.
+        reason = str(exc)
+        cut = len(body) > _NOT_JSON_SHOWN
+        head = body[:_NOT_JSON_SHOWN].decode("utf-8", "replace")
+        snippet = excerpt(head, _NOT_JSON_SHOWN, cut=cut)
+        error = ResponseFormatError(f"response body is not JSON ({reason}): {snippet!r}")
+    raise error
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:

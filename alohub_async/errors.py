@@ -6,6 +6,7 @@ exceptions are translated into these at a single boundary in ``_session.py``::
     AlohubError
     ├── APIConnectionError            network failure after retries
     │   └── APITimeoutError
+    ├── TokenProviderError            the access_token callable failed, hung or returned junk
     ├── APIStatusError                HTTP >= 400, or a redirect (never followed)
     │   ├── BadRequestError           400, 422
     │   ├── AuthenticationError       401
@@ -17,12 +18,19 @@ exceptions are translated into these at a single boundary in ``_session.py``::
     └── ResponseFormatError           body not JSON, too large, or not a shape we can read
 
 No exception's message or attribute carries the API key or the access token: requests
-are described by method and URL only, and the URL never holds credentials.
+are described by method and URL only, and the URL never holds credentials. Server text
+(bodies, headers, messages) may echo them, though, so every error is scrubbed as it is
+built: `AlohubError`'s metaclass masks the secrets of every live session in the new
+error's ``args`` and text attributes, after the subclass's ``__init__`` has run (so
+subclasses need no care of their own), and in the exception being handled at that
+moment, which becomes the new error's ``__cause__``/``__context__``.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from ._redact import excerpt, redact_new_error
 
 __all__ = [
     "APIConnectionError",
@@ -37,6 +45,7 @@ __all__ = [
     "RateLimitError",
     "ResponseFormatError",
     "ServerError",
+    "TokenProviderError",
 ]
 
 #: How much of an error response body is kept on `APIStatusError`.
@@ -50,7 +59,16 @@ def _restore(cls: type[AlohubError], args: tuple[object, ...]) -> AlohubError:
     return error
 
 
-class AlohubError(Exception):
+class _Scrubbed(type):
+    """Metaclass of `AlohubError`: scrub each error once it is fully built."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        error = super().__call__(*args, **kwargs)
+        redact_new_error(error)
+        return error
+
+
+class AlohubError(Exception, metaclass=_Scrubbed):
     """Base class of every error raised by alohub_async."""
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -71,6 +89,15 @@ class APIConnectionError(AlohubError):
 
 class APITimeoutError(APIConnectionError):
     """The request timed out, even after retries."""
+
+
+class TokenProviderError(AlohubError):
+    """The ``access_token`` callable raised, timed out, or returned something unusable.
+
+    The provider's own exception, if any, is the ``__cause__`` (with the session's
+    secrets masked in it). It is not retried: the provider is the caller's code, with its
+    own policy.
+    """
 
 
 class APIStatusError(AlohubError):
@@ -98,7 +125,8 @@ class APIStatusError(AlohubError):
     ) -> None:
         self.status = status
         self.retry_after = retry_after
-        self.body = body[:BODY_SNIPPET_CHARS]
+        # Masked before the cut, so the cut cannot leave half a secret behind.
+        self.body = excerpt(body, BODY_SNIPPET_CHARS)
         self.method = method
         self.url = url
         if message is None:

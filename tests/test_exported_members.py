@@ -27,6 +27,7 @@ EXPECTED = {
     "ResponseFormatError",
     "ServerError",
     "Stats",
+    "TokenProviderError",
     "Transcript",
     "TranscriptSegment",
     "WalkIterator",

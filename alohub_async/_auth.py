@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeAlias
 
 from ._redact import Redactor, redact, redact_exception, still_leaks
-from .errors import TokenProviderError
+from .errors import ResponseFormatError, TokenProviderError
 
 __all__ = ["REFRESH_MARGIN", "TokenProvider", "TokenSource", "check_secret", "jwt_expiry"]
 
@@ -41,13 +41,22 @@ def check_secret(name: str, value: object) -> str:
 
 
 def jwt_expiry(token: str) -> float | None:
-    """Return a JWT's ``exp`` (epoch seconds), or ``None`` if the token is not a readable JWT."""
+    """Return a JWT's ``exp`` (epoch seconds), or ``None`` if the token is not a readable JWT.
+
+    Raises:
+        ResponseFormatError: the payload is JSON nested too deeply to read (tokens often
+            come from a login server: its bytes may raise nothing but AlohubError).
+    """
     parts = token.split(".")
     if len(parts) != 3:
         return None
     segment = parts[1]
     try:
         payload = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except RecursionError:
+        raise ResponseFormatError(
+            "the access token's JWT payload is JSON nested too deeply to read"
+        ) from None
     except (ValueError, binascii.Error):
         return None
     exp = payload.get("exp") if isinstance(payload, dict) else None

@@ -59,8 +59,12 @@ __all__ = [
 # Any run of 19 digits may be an integer orjson cannot hold exactly (beyond 64 bits). A
 # regex scan costs more than the decode it guards; mapping digits to "0" and searching for
 # 19 zeros runs at C speed (about 0.4 us per record).
-_DIGITS_TO_ZERO = bytes.maketrans(b"0123456789", b"0000000000")
+# The same pass maps "{" to "[", so one count bounds the nesting depth (see decode_json).
+_SCAN_TABLE = bytes.maketrans(b"0123456789{", b"0000000000[")
 _WIDE_INTEGER = b"0" * 19
+_UNDECODED = object()
+#: JSON nested deeper than this is refused with ResponseFormatError.
+MAX_JSON_DEPTH = 400
 #: orjson's decoder when the extra is installed, else None (the standard library decodes).
 _fast_loads: Callable[[bytes], Any] | None = _orjson_loads
 
@@ -201,15 +205,43 @@ def decode_json(body: bytes) -> Any:
     """Decode a response body as JSON, or raise ResponseFormatError.
 
     With the ``orjson`` extra installed, orjson decodes first (about twice as fast as the
-    standard library). Whatever it refuses (NaN) or would read differently (integers
-    beyond 64 bits, which it turns into floats) is left to ``json``, so the result never
-    depends on the extra.
+    standard library). Whatever it refuses (NaN, nesting deeper than 1024) or would read
+    differently (integers beyond 64 bits, which it turns into floats) is left to ``json``,
+    so the result never depends on the extra.
+
+    JSON nested more than `MAX_JSON_DEPTH` levels is refused too: it decodes (orjson
+    goes to 1024 levels), but any code that later walks it recursively (``str``,
+    ``repr``, ``json.dumps``) would hit the interpreter's stack limit, and nothing a
+    server sends may raise anything but AlohubError. Only a body holding more opening
+    brackets than the limit can be that deep, so ordinary pages skip the depth check.
     """
-    if _fast_loads is not None and body.translate(_DIGITS_TO_ZERO).find(_WIDE_INTEGER) < 0:
-        with contextlib.suppress(ValueError):  # left to the standard library
-            return _fast_loads(body)
+    value: Any = _UNDECODED
+    if _fast_loads is not None:
+        scanned = body.translate(_SCAN_TABLE)
+        openers = scanned.count(b"[")
+        if scanned.find(_WIDE_INTEGER) < 0:
+            with contextlib.suppress(ValueError):  # left to the standard library
+                value = _fast_loads(body)
+    else:
+        openers = body.count(b"[") + body.count(b"{")
+    if value is _UNDECODED:
+        value = _stdlib_loads(body)
+    if openers > MAX_JSON_DEPTH and _nested_deeper_than(value, MAX_JSON_DEPTH):
+        raise _too_deep()
+    return value
+
+
+def _too_deep() -> ResponseFormatError:
+    return ResponseFormatError(
+        f"response body is JSON nested too deeply to read (over {MAX_JSON_DEPTH} levels)"
+    )
+
+
+def _stdlib_loads(body: bytes) -> Any:
     try:
         return json.loads(body)
+    except RecursionError:
+        raise _too_deep() from None
     except (ValueError, UnicodeDecodeError) as exc:
         # Not chained: a JSONDecodeError keeps the whole body in ``.doc``, and the
         # message below already says where decoding stopped.
@@ -221,8 +253,28 @@ def decode_json(body: bytes) -> Any:
     raise error
 
 
+def _nested_deeper_than(value: Any, limit: int) -> bool:
+    """Tell whether containers nest more than ``limit`` levels (iteratively: no recursion)."""
+    if type(value) is not dict and type(value) is not list:
+        return False  # a string full of brackets is not nested
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    pop, push = pending.pop, pending.append
+    while pending:
+        current, depth = pop()
+        if depth > limit:
+            return True
+        for item in current.values() if type(current) is dict else current:
+            kind = type(item)
+            if kind is dict or kind is list:
+                push((item, depth + 1))
+    return False
+
+
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Read a ``Retry-After`` header (seconds or HTTP date) as seconds, capped at 60."""
+    """Read a ``Retry-After`` header (seconds or HTTP date) as seconds, capped at 60.
+
+    Garbage, a negative number and a date in the past all read as ``None`` (no hint).
+    """
     if value is None:
         return None
     text = value.strip()
@@ -238,9 +290,11 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
         if when.tzinfo is None:
             when = when.replace(tzinfo=timezone.utc)
         seconds = (when - (now or datetime.now(timezone.utc))).total_seconds()
-    if math.isnan(seconds):
+    if math.isnan(seconds) or seconds < 0:
+        # A negative delay or a date already past says nothing usable: the caller's
+        # normal backoff applies, rather than retrying at once.
         return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+    return min(seconds, MAX_RETRY_AFTER)
 
 
 def check_status(
@@ -261,7 +315,12 @@ def check_status(
         "retry_after": parse_retry_after(headers.get("Retry-After")),
     }
     error: APIStatusError
-    if status in (400, 422):
+    if 300 <= status < 400:
+        # Redirects are never followed (aiohttp would re-send our headers to the target).
+        error = APIStatusError(
+            status, text, message=_redirect_message(status, headers, method, url), **kwargs
+        )
+    elif status in (400, 422):
         error = BadRequestError(status, text, **kwargs)
     elif status == 401:
         error = AuthenticationError(status, text, **kwargs)
@@ -276,6 +335,22 @@ def check_status(
     else:
         error = APIStatusError(status, text, **kwargs)
     raise error
+
+
+def _redirect_message(status: int, headers: Mapping[str, str], method: str, url: str) -> str:
+    location = headers.get("Location")
+    if location:
+        # Server text: escape what a terminal would act on, mask secrets, then cap.
+        shown = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in location)
+        target = excerpt(shown, _URL_SHOWN)
+        if len(shown) > _URL_SHOWN:
+            target += "..."
+    else:
+        target = "an unspecified location"
+    return (
+        f"HTTP {status} for {method} {url}: redirect to {target} not followed "
+        "(credentials are never sent to another origin)"
+    )
 
 
 def _first(payload: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:

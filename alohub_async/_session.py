@@ -35,7 +35,7 @@ from ._auth import TokenProvider, TokenSource, check_secret
 from ._converter import get_converter, structure_detail, structure_records
 from ._pagination import WalkIterator, walk_details, walk_pages, walk_records
 from ._redact import RedactingFilter, Redactor, register
-from ._retry import retry_attempts
+from ._retry import describe_give_up, is_retryable, retry_attempts
 from ._timeutil import DEFAULT_TZ, TimeInput, resolve_range, resolve_tz, to_wire
 from .errors import AlohubError, APIConnectionError, APITimeoutError, ResponseFormatError
 from .models import CallDetail, CallPage, CallRecord, Stats
@@ -356,25 +356,34 @@ class AlohubSession:
         client = self._open()
         url = self.base_url + path
         refreshed = False
-        async for attempt in retry_attempts(self.max_retries):
-            with attempt:
-                self._check_usable()  # close() also stops requests between attempts
-                if attempt.num > 1:
-                    self._count_retry(stats)
-                await self._tokens.ready()
-                status, headers, data, sent = await self._send(
-                    client, method, url, body, attempt.num, stats
-                )
-                if status == 401 and self._tokens.refreshable and not refreshed:
-                    # Once per request: a provider's fresh token that is refused too is final.
-                    refreshed = True
-                    await self._tokens.refresh(stale=sent)
-                    self._count_retry(stats)
+        tries = 0
+        started = time.monotonic()
+        try:
+            async for attempt in retry_attempts(self.max_retries):
+                with attempt:
+                    self._check_usable()  # close() also stops requests between attempts
+                    tries = attempt.num
+                    if attempt.num > 1:
+                        self._count_retry(stats)
+                    await self._tokens.ready()
                     status, headers, data, sent = await self._send(
                         client, method, url, body, attempt.num, stats
                     )
-                protocol.check_status(status, headers, data, method=method, url=url)
-                return protocol.decode_json(data)
+                    if status == 401 and self._tokens.refreshable and not refreshed:
+                        # Once per request: a provider's fresh token that is refused too
+                        # is final.
+                        refreshed = True
+                        await self._tokens.refresh(stale=sent)
+                        self._count_retry(stats)
+                        status, headers, data, sent = await self._send(
+                            client, method, url, body, attempt.num, stats
+                        )
+                    protocol.check_status(status, headers, data, method=method, url=url)
+                    return protocol.decode_json(data)
+        except AlohubError as error:
+            if is_retryable(error):  # stamina ran out of attempts on it
+                describe_give_up(error, tries, time.monotonic() - started)
+            raise
         raise AssertionError("unreachable: stamina re-raises the last failure")  # pragma: no cover
 
     def _count_retry(self, stats: Stats | None) -> None:
@@ -516,10 +525,15 @@ class AlohubSession:
 
     async def _get_detail(self, call_id: str, path: str, stats: Stats | None) -> CallDetail:
         payload = await self._request("GET", path, None, stats)
-        record = protocol.read_detail(
-            payload, call_id=call_id, method="GET", url=self.base_url + path
-        )
-        return structure_detail(self._converter, record)
+        try:
+            record = protocol.read_detail(
+                payload, call_id=call_id, method="GET", url=self.base_url + path
+            )
+            return structure_detail(self._converter, record)
+        except RecursionError:
+            # A body nested just shallowly enough to decode can still exhaust the stack
+            # of code that walks it (quoting it in an error): the server's fault, not ours.
+            raise ResponseFormatError("detail response is nested too deeply to read") from None
 
     def iter_call_details(
         self,

@@ -10,8 +10,9 @@ and the ``alohub_async`` logger scrubs its records the same way. One registry, c
 where errors are built, covers errors raised by any module, not only by the session.
 
 Echoes are recognised verbatim and in the forms a server is likely to re-encode them in:
-URL-encoded, JSON-escaped and HTML-escaped, each dot-separated part of a JWT, and a
-prefix left at the end of text that was cut short mid-secret.
+URL-encoded, JSON-escaped, HTML-escaped and ``repr``-quoted, each dot-separated part of
+a JWT, each run of 6 or more characters that no encoding rewrites (so an echo escaped
+twice is still caught), and a prefix left at the end of text cut short mid-secret.
 """
 
 from __future__ import annotations

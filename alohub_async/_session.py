@@ -83,7 +83,8 @@ class AlohubSession:
         api_key: the tenant's API key, sent raw as ``Authorization``; defaults to
             ``$ALOHUB_API_KEY``.
         access_token: the JWT obtained after login, sent as ``X-ACCESS-TOKEN``; or an async
-            callable returning one (called lazily, after a 401, and before a JWT expires);
+            callable returning one (called lazily, after a 401, and before a JWT expires,
+            each call bounded by ``timeout``; its failures raise `TokenProviderError`);
             defaults to ``$ALOHUB_ACCESS_TOKEN``.
         base_url: defaults to ``$ALOHUB_BASE_URL``, then ``https://app.alohub.vn:9909``.
             Must be https, except for loopback hosts.

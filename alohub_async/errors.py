@@ -107,10 +107,12 @@ class APIStatusError(AlohubError):
 
     Attributes:
         status: the HTTP status code.
-        body: at most 500 characters of the response body, for diagnosis.
+        body: at most 500 characters of the response body, for diagnosis, with the
+            session's secrets masked as ``[redacted]``.
         method: the HTTP method of the failed request.
         url: the URL of the failed request.
-        retry_after: the response's ``Retry-After`` in seconds (capped at 60), if any.
+        retry_after: the response's ``Retry-After`` in seconds (capped at 60), if any;
+            ``None`` also for a negative one or a date already past.
     """
 
     def __init__(

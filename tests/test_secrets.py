@@ -17,12 +17,14 @@ import traceback
 from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 import aiohttp
 import pytest
 from aiohttp import web
 from hostile import echo_headers, serve, serve_raw
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
@@ -41,6 +43,7 @@ from alohub_async import (
     ServerError,
     TokenProviderError,
 )
+from alohub_async.testing import set_retry_waits
 
 # Characters that URL-encoding, JSON and HTML each rewrite, so every echoed form differs.
 KEY = 'hostile-KEY-7f3a/b+c=d"e\\f&g<h>'
@@ -467,3 +470,91 @@ async def test_an_error_built_while_handling_another_masks_the_whole_chain() -> 
     assert isinstance(caught.__cause__.__cause__, OSError)
     assert_no_secret(exposed(caught))
     assert "[redacted]" in caught.__cause__.__cause__.filename
+
+
+# --- the class of bug: generated echoes -----------------------------------------------------
+
+ENCODINGS: dict[str, Callable[[str], str]] = {
+    "verbatim": lambda s: s,
+    "quote": lambda s: quote(s, safe=""),
+    "quote keeping /": quote,
+    "quote_plus": lambda s: quote_plus(s),
+    "json": lambda s: json.dumps(s)[1:-1],
+    "html": html.escape,
+    "repr": lambda s: repr(s)[1:-1],
+    "repr of repr": lambda s: repr(repr(s))[1:-1],
+    "Bearer": lambda s: f"Bearer {s}",
+}
+
+
+class _Records(logging.Handler):
+    """Collects every record of every logger while an example runs."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.mark.property
+@settings(deadline=None)
+@given(
+    status=st.sampled_from([200, 302, 400, 401, 403, 404, 429, 500, 502, 503]),
+    failure_body=st.booleans(),
+    secret=st.sampled_from(["key", "token", "provider token"]),
+    encoding=st.sampled_from(sorted(ENCODINGS)),
+    padding=st.sampled_from([0, 1, 150, 185, 195, 199, 480, 495, 1990, 1995]),
+    endpoint=st.sampled_from(["list", "detail"]),
+    retries=st.integers(0, 2),
+)
+def test_no_generated_echo_leaks(
+    status: int,
+    failure_body: bool,
+    secret: str,
+    encoding: str,
+    padding: int,
+    endpoint: str,
+    retries: int,
+) -> None:
+    """Any status, any place, any encoding, any cut: the secret never comes out."""
+    encode = ENCODINGS[encoding]
+
+    def respond(request: web.Request) -> web.Response:
+        value = request.headers["Authorization" if secret == "key" else "X-ACCESS-TOKEN"]
+        echo = "x" * padding + encode(value)
+        if status == 302:
+            return web.Response(status=302, headers={"Location": f"https://e.example/{echo}"})
+        if status == 200 and failure_body:
+            return web.json_response({"success": "0", "error_code": echo, "error_message": echo})
+        return web.Response(status=status, text=echo)
+
+    async def fresh_token() -> str:
+        return FRESH
+
+    async def main() -> BaseException:
+        token: Any = fresh_token if secret == "provider token" else TOKEN
+        async with serve(Reflector(respond)) as url:
+            async with AlohubSession(KEY, token, base_url=url, max_retries=retries) as alohub:
+                try:
+                    await _act(alohub, endpoint)
+                except AlohubError as error:
+                    return error
+        raise AssertionError("every generated answer is a failure")
+
+    handler = _Records()
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    set_retry_waits(False)
+    try:
+        error = asyncio.run(main())
+    finally:
+        set_retry_waits(True)
+        root.removeHandler(handler)
+        root.setLevel(previous)
+    client_records = [r for r in handler.records if not r.name.startswith("aiohttp.")]
+    logged = "\n".join(r.getMessage() + repr(vars(r)) for r in client_records)
+    assert_no_secret(exposed(error) + logged)

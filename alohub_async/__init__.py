@@ -24,6 +24,7 @@ from .errors import (
     RateLimitError,
     ResponseFormatError,
     ServerError,
+    TokenProviderError,
 )
 from .models import (
     CallDetail,
@@ -58,6 +59,7 @@ __all__ = [
     "ResponseFormatError",
     "ServerError",
     "Stats",
+    "TokenProviderError",
     "Transcript",
     "TranscriptSegment",
     "WalkIterator",

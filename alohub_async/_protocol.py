@@ -8,6 +8,7 @@ sends, reads and sleeps.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -17,6 +18,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from ._redact import excerpt
 from .errors import (
     AlohubError,
     APIResponseError,
@@ -62,8 +64,12 @@ __all__ = [
 # Any run of 19 digits may be an integer orjson cannot hold exactly (beyond 64 bits). A
 # regex scan costs more than the decode it guards; mapping digits to "0" and searching for
 # 19 zeros runs at C speed (about 0.4 us per record).
-_DIGITS_TO_ZERO = bytes.maketrans(b"0123456789", b"0000000000")
+# The same pass maps "{" to "[", so one count bounds the nesting depth (see decode_json).
+_SCAN_TABLE = bytes.maketrans(b"0123456789{", b"0000000000[")
 _WIDE_INTEGER = b"0" * 19
+_UNDECODED = object()
+#: JSON nested deeper than this is refused with ResponseFormatError.
+MAX_JSON_DEPTH = 400
 #: orjson's decoder when the extra is installed, else None (the standard library decodes).
 _fast_loads: Callable[[bytes], Any] | None = _orjson_loads
 
@@ -106,35 +112,64 @@ _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 _BAD_ID = re.compile(r"[/?#%\s]|\.\.|^\.$")
 #: Retry-After values are capped to this many seconds.
 MAX_RETRY_AFTER = 60.0
+#: How much of a refused base URL, or of a redirect's Location, an error message quotes.
+_URL_SHOWN = 200
+#: How much of a body that is not JSON the error message quotes.
+_NOT_JSON_SHOWN = 200
 
 
 # --- requests ---------------------------------------------------------------------------
+
+
+def _describe_url(raw: str) -> str:
+    """Quote a refused URL for an error message without its userinfo, query or fragment.
+
+    Works on the raw text rather than on ``urlsplit``'s reading of it, which puts a
+    password into the path when the scheme is missing (``user:pw@host``) or the password
+    holds a ``/``.
+    """
+    text = re.split(r"[?#]", raw, maxsplit=1)[0]
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "", text
+    if "@" in rest:  # everything up to the last "@" may be userinfo
+        rest = "***@" + rest.rpartition("@")[2]
+    described = f"{scheme}{sep}{rest}"
+    if len(described) > _URL_SHOWN:
+        described = described[:_URL_SHOWN] + "..."
+    hidden = " (query not shown)" if text != raw else ""
+    return f"{described!r}{hidden}"
 
 
 def normalize_base_url(base_url: str) -> str:
     """Check a base URL and return it without a trailing slash.
 
     It must be ``https://``, except for loopback hosts, which may use ``http://`` (the
-    fake server and local tunnels). Credentials, query strings and fragments are refused.
+    fake server and local tunnels). Credentials, query strings and fragments are refused,
+    and a refused URL is quoted without its userinfo and query, where secrets live.
     """
     if not isinstance(base_url, str) or not base_url.strip():
         raise ValueError("base_url must be a non-empty string")
-    parts = urlsplit(base_url.strip())
+    raw = base_url.strip()
+    parts = urlsplit(raw)
+    if parts.username or parts.password or "@" in parts.netloc:
+        raise ValueError(
+            "base_url must not carry credentials; pass api_key/access_token "
+            f"(got {_describe_url(raw)})"
+        )
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"base_url must be an http(s) URL with a host, got {base_url!r}")
+        raise ValueError(f"base_url must be an http(s) URL with a host, got {_describe_url(raw)}")
     if parts.scheme == "http" and parts.hostname not in _LOOPBACK_HOSTS:
         raise ValueError(
             "base_url must use https:// (plain http:// is only allowed for "
-            f"127.0.0.1, localhost and ::1), got {base_url!r}"
+            f"127.0.0.1, localhost and ::1), got {_describe_url(raw)}"
         )
-    if parts.username or parts.password:
-        raise ValueError("base_url must not carry credentials; pass api_key/access_token")
-    if parts.query or parts.fragment:
-        raise ValueError(f"base_url must not have a query or fragment, got {base_url!r}")
+    if parts.query or parts.fragment or "?" in raw or "#" in raw:
+        raise ValueError(f"base_url must not have a query or fragment, got {_describe_url(raw)}")
     try:
         parts.port  # noqa: B018 - raises ValueError on a malformed port
     except ValueError:
-        raise ValueError(f"base_url has an invalid port: {base_url!r}") from None
+        raise ValueError(f"base_url has an invalid port: {_describe_url(raw)}") from None
     return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
 
 
@@ -188,24 +223,76 @@ def decode_json(body: bytes) -> Any:
     """Decode a response body as JSON, or raise ResponseFormatError.
 
     With the ``orjson`` extra installed, orjson decodes first (about twice as fast as the
-    standard library). Whatever it refuses (NaN) or would read differently (integers
-    beyond 64 bits, which it turns into floats) is left to ``json``, so the result never
-    depends on the extra.
+    standard library). Whatever it refuses (NaN, nesting deeper than 1024) or would read
+    differently (integers beyond 64 bits, which it turns into floats) is left to ``json``,
+    so the result never depends on the extra.
+
+    JSON nested more than `MAX_JSON_DEPTH` levels is refused too: it decodes (orjson
+    goes to 1024 levels), but any code that later walks it recursively (``str``,
+    ``repr``, ``json.dumps``) would hit the interpreter's stack limit, and nothing a
+    server sends may raise anything but AlohubError. Only a body holding more opening
+    brackets than the limit can be that deep, so ordinary pages skip the depth check.
     """
-    if _fast_loads is not None and body.translate(_DIGITS_TO_ZERO).find(_WIDE_INTEGER) < 0:
-        try:
-            return _fast_loads(body)
-        except ValueError:
-            pass
+    value: Any = _UNDECODED
+    if _fast_loads is not None:
+        scanned = body.translate(_SCAN_TABLE)
+        openers = scanned.count(b"[")
+        if scanned.find(_WIDE_INTEGER) < 0:
+            with contextlib.suppress(ValueError):  # left to the standard library
+                value = _fast_loads(body)
+    else:
+        openers = body.count(b"[") + body.count(b"{")
+    if value is _UNDECODED:
+        value = _stdlib_loads(body)
+    if openers > MAX_JSON_DEPTH and _nested_deeper_than(value, MAX_JSON_DEPTH):
+        raise _too_deep()
+    return value
+
+
+def _too_deep() -> ResponseFormatError:
+    return ResponseFormatError(
+        f"response body is JSON nested too deeply to read (over {MAX_JSON_DEPTH} levels)"
+    )
+
+
+def _stdlib_loads(body: bytes) -> Any:
     try:
         return json.loads(body)
+    except RecursionError:
+        raise _too_deep() from None
     except (ValueError, UnicodeDecodeError) as exc:
-        snippet = body[:200].decode("utf-8", "replace")
-        raise ResponseFormatError(f"response body is not JSON: {snippet!r}") from exc
+        # Not chained: a JSONDecodeError keeps the whole body in ``.doc``, and the
+        # message below already says where decoding stopped.
+        reason = str(exc)
+        cut = len(body) > _NOT_JSON_SHOWN
+        head = body[:_NOT_JSON_SHOWN].decode("utf-8", "replace")
+        snippet = excerpt(head, _NOT_JSON_SHOWN, cut=cut)
+        error = ResponseFormatError(f"response body is not JSON ({reason}): {snippet!r}")
+    raise error
+
+
+def _nested_deeper_than(value: Any, limit: int) -> bool:
+    """Tell whether containers nest more than ``limit`` levels (iteratively: no recursion)."""
+    if type(value) is not dict and type(value) is not list:
+        return False  # a string full of brackets is not nested
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    pop, push = pending.pop, pending.append
+    while pending:
+        current, depth = pop()
+        if depth > limit:
+            return True
+        for item in current.values() if type(current) is dict else current:
+            kind = type(item)
+            if kind is dict or kind is list:
+                push((item, depth + 1))
+    return False
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Read a ``Retry-After`` header (seconds or HTTP date) as seconds, capped at 60."""
+    """Read a ``Retry-After`` header (seconds or HTTP date) as seconds, capped at 60.
+
+    Garbage, a negative number and a date in the past all read as ``None`` (no hint).
+    """
     if value is None:
         return None
     text = value.strip()
@@ -221,9 +308,11 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
         if when.tzinfo is None:
             when = when.replace(tzinfo=timezone.utc)
         seconds = (when - (now or datetime.now(timezone.utc))).total_seconds()
-    if math.isnan(seconds):
+    if math.isnan(seconds) or seconds < 0:
+        # A negative delay or a date already past says nothing usable: the caller's
+        # normal backoff applies, rather than retrying at once.
         return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+    return min(seconds, MAX_RETRY_AFTER)
 
 
 def check_status(
@@ -245,7 +334,12 @@ def check_status(
     }
     kwargs.update(_reported(body))
     error: APIStatusError
-    if status in (400, 422):
+    if 300 <= status < 400:
+        # Redirects are never followed (aiohttp would re-send our headers to the target).
+        error = APIStatusError(
+            status, text, message=_redirect_message(status, headers, method, url), **kwargs
+        )
+    elif status in (400, 422):
         error = BadRequestError(status, text, **kwargs)
     elif status == 401:
         error = AuthenticationError(status, text, **kwargs)
@@ -260,6 +354,22 @@ def check_status(
     else:
         error = APIStatusError(status, text, **kwargs)
     raise error
+
+
+def _redirect_message(status: int, headers: Mapping[str, str], method: str, url: str) -> str:
+    location = headers.get("Location")
+    if location:
+        # Server text: escape what a terminal would act on, mask secrets, then cap.
+        shown = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in location)
+        target = excerpt(shown, _URL_SHOWN)
+        if len(shown) > _URL_SHOWN:
+            target += "..."
+    else:
+        target = "an unspecified location"
+    return (
+        f"HTTP {status} for {method} {url}: redirect to {target} not followed "
+        "(credentials are never sent to another origin)"
+    )
 
 
 def _first(payload: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:

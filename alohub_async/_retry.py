@@ -3,8 +3,9 @@
 The retry loop itself is stamina's; this module is the policy it is given: connection
 errors, timeouts, HTTP 408/429/500/502/503/504 and the body-level codes meaning a rate
 limit or a server failure are retried with exponential backoff and jitter, a server's
-``Retry-After`` (capped at 60 s) overrides the backoff, and the opt-in `set_retry_waits`
-switch removes waiting so fault tests run fast.
+``Retry-After`` (capped at 60 s; a negative one or a past date is ignored) overrides the
+backoff, and the opt-in `set_retry_waits` switch removes waiting so fault tests run fast.
+An error that exhausted the retries says so in its message.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from collections.abc import AsyncIterable
 import stamina
 
 from ._protocol import MAX_RETRY_AFTER
-from .errors import APIConnectionError, APIStatusError, RateLimitError, ServerError
+from .errors import AlohubError, APIConnectionError, APIStatusError, RateLimitError, ServerError
 
 __all__ = [
     "RETRY_STATUSES",
+    "describe_give_up",
     "is_retryable",
     "retry_attempts",
     "retry_waits_enabled",
@@ -69,9 +71,26 @@ def _backoff(exc: Exception) -> bool | float:
         return False
     if not _waits_enabled:
         return 0.0
-    if isinstance(exc, APIStatusError) and exc.retry_after is not None:
+    if isinstance(exc, APIStatusError) and exc.retry_after is not None and exc.retry_after >= 0:
         return min(exc.retry_after, MAX_RETRY_AFTER)
     return True
+
+
+def describe_give_up(error: AlohubError, attempts: int, elapsed: float) -> None:
+    """Append "gave up after N attempts in T s" to the message of the last failure.
+
+    Without it, the error of the fourth attempt reads like the first one, and a caller
+    cannot tell a server that failed once from one that failed for three minutes.
+    """
+    if not error.args or not isinstance(error.args[0], str):
+        return
+    noun = "attempt" if attempts == 1 else "attempts"
+    seconds = f"{elapsed:.0f}" if elapsed >= 10 else f"{elapsed:.1f}"
+    old = error.args[0]
+    new = f"{old} (gave up after {attempts} {noun} in {seconds} s)"
+    error.args = (new, *error.args[1:])
+    if getattr(error, "message", None) == old:  # APIConnectionError keeps it twice
+        error.message = new  # type: ignore[attr-defined]
 
 
 def retry_attempts(max_retries: int) -> AsyncIterable[stamina.Attempt]:

@@ -2,6 +2,13 @@
 
 aiohttp is wrapped, never subclassed, and its exceptions are translated into
 `alohub_async.errors` in exactly one place, `AlohubSession._send`.
+
+Secrets stay out of what the session says and keeps: a `Redactor` registered for the
+session's lifetime masks the key and every token it sent in each error as it is built
+and in each record of the ``alohub_async`` logger; and neither the key nor the token is
+held in a local variable of the request frames (a callee builds the headers, and a
+refused request remembers the token's generation, not the token), so error reporters
+that capture frame locals do not collect them from there.
 """
 
 from __future__ import annotations
@@ -28,7 +35,8 @@ from ._auth import TokenProvider, TokenSource, check_secret
 from ._converter import get_converter, structure_detail, structure_records
 from ._doctor import Diagnosis, run_diagnosis
 from ._pagination import WalkIterator, walk_details, walk_pages, walk_records
-from ._retry import retry_attempts
+from ._redact import RedactingFilter, Redactor, register
+from ._retry import describe_give_up, is_retryable, retry_attempts
 from ._timeutil import (
     DEFAULT_SERVER_TZ,
     DEFAULT_TZ,
@@ -49,6 +57,7 @@ from .models import CallDetail, CallPage, CallRecord, Stats
 __all__ = ["AlohubSession"]
 
 logger = logging.getLogger("alohub_async")
+logger.addFilter(RedactingFilter())
 
 T = TypeVar("T")
 
@@ -88,7 +97,8 @@ class AlohubSession:
         api_key: the tenant's API key, sent raw as ``Authorization``; defaults to
             ``$ALOHUB_API_KEY``.
         access_token: the JWT obtained after login, sent as ``X-ACCESS-TOKEN``; or an async
-            callable returning one (called lazily, after a 401, and before a JWT expires);
+            callable returning one (called lazily, after a 401, and before a JWT expires,
+            each call bounded by ``timeout``; its failures raise `TokenProviderError`);
             defaults to ``$ALOHUB_ACCESS_TOKEN``.
         base_url: defaults to ``$ALOHUB_BASE_URL``, then ``https://app.alohub.vn:9909``.
             Must be https, except for loopback hosts.
@@ -140,7 +150,6 @@ class AlohubSession:
             raise ValueError(
                 f"an access token is required: pass access_token= or set ${_ENV_ACCESS_TOKEN}"
             )
-        self._tokens = TokenSource(access_token)
         self.base_url = protocol.normalize_base_url(
             base_url or os.environ.get(_ENV_BASE_URL) or protocol.DEFAULT_BASE_URL
         )
@@ -152,6 +161,13 @@ class AlohubSession:
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         self.timeout = float(timeout)
+        # Registered before anything can fail with server text; kept until the session
+        # is garbage collected, so errors built after close() are masked too.
+        self._redactor = Redactor(
+            [self._api_key] + ([access_token] if isinstance(access_token, str) else [])
+        )
+        register(self._redactor)
+        self._tokens = TokenSource(access_token, timeout=self.timeout, redactor=self._redactor)
         self.tz = resolve_tz(tz)
         self.server_tz = resolve_tz(server_tz)
         self.max_body_size = protocol.validate_positive("max_body_size", max_body_size)
@@ -224,13 +240,15 @@ class AlohubSession:
         """Close the session and the aiohttp session it created; safe to call twice.
 
         Requests still in flight for walks that were not closed are cancelled and awaited
-        first (such a walk then raises RuntimeError if iterated again). A
+        first (such a walk then raises RuntimeError if iterated again), and so is a call to
+        the ``access_token`` provider (whoever waited for it gets RuntimeError). A
         ``client_session`` that was passed in is left open: its owner closes it. Calls made
         while a close is under way wait for it, and cancelling one does not stop it
         half-way.
         """
         if self._closing is None:
             self._state = _State.CLOSED
+            self._tokens.close()
             self._closing = asyncio.ensure_future(self._close())
         await asyncio.shield(self._closing)
 
@@ -280,19 +298,25 @@ class AlohubSession:
             chunks.append(chunk)
         return b"".join(chunks)
 
+    def _headers(self, with_body: bool) -> dict[str, str]:
+        """The request headers, credentials included (built here, not in _send's frame)."""
+        headers = dict(self._post_headers if with_body else self._get_headers)
+        headers["X-ACCESS-TOKEN"] = self._tokens.current
+        return headers
+
     async def _send(
         self,
         client: aiohttp.ClientSession,
         method: str,
         url: str,
         body: bytes | None,
-        token: str,
         attempt: int,
         stats: Stats | None,
-    ) -> tuple[int, CIMultiDictProxy[str], bytes]:
-        """Send one HTTP request; every aiohttp exception becomes ours here, and only here."""
-        headers = dict(self._post_headers if body is not None else self._get_headers)
-        headers["X-ACCESS-TOKEN"] = token
+    ) -> tuple[int, CIMultiDictProxy[str], bytes, int]:
+        """Send one HTTP request; every aiohttp exception becomes ours here, and only here.
+
+        Returns the status, headers and body, and the generation of the token sent.
+        """
         self.stats.requests += 1
         if stats is not None:
             stats.requests += 1
@@ -300,12 +324,14 @@ class AlohubSession:
             await self._limiter.acquire()
         started = time.monotonic()
         error: AlohubError
+        # Read right before the headers are built, with no await in between.
+        generation = self._tokens.generation
         try:
             async with client.request(
                 method,
                 url,
                 data=body,
-                headers=headers,
+                headers=self._headers(body is not None),
                 timeout=self._aiohttp_timeout,
                 ssl=self._ssl,
                 allow_redirects=False,
@@ -331,7 +357,7 @@ class AlohubSession:
                     time.monotonic() - started,
                     len(data),
                 )
-            return status, response_headers, data
+            return status, response_headers, data, generation
         logger.debug(
             "%s %s -> %s (attempt %d, %.3fs)",
             method,
@@ -351,29 +377,37 @@ class AlohubSession:
         client = self._open()
         url = self.base_url + path
         refreshed = False
-        async for attempt in retry_attempts(self.max_retries):
-            with attempt:
-                self._check_usable()  # close() also stops requests between attempts
-                if attempt.num > 1:
+        tries = 0
+        started = time.monotonic()
+        try:
+            async for attempt in retry_attempts(self.max_retries):
+                with attempt:
+                    self._check_usable()  # close() also stops requests between attempts
+                    tries = attempt.num
+                    if attempt.num > 1:
+                        self._count_retry(stats)
+                    await self._tokens.ready()
+                    status, headers, data, sent = await self._send(
+                        client, method, url, body, attempt.num, stats
+                    )
+                    try:
+                        return protocol.read_response(status, headers, data, method=method, url=url)
+                    except AuthenticationError:
+                        # A 401 or a body's "invalid API key" code alike. Once per
+                        # request: a provider's fresh token that is refused too is final.
+                        if refreshed or not self._tokens.refreshable:
+                            raise
+                    refreshed = True
+                    await self._tokens.refresh(stale=sent)
                     self._count_retry(stats)
-                token = await self._tokens.get()
-                status, headers, data = await self._send(
-                    client, method, url, body, token, attempt.num, stats
-                )
-                try:
+                    status, headers, data, sent = await self._send(
+                        client, method, url, body, attempt.num, stats
+                    )
                     return protocol.read_response(status, headers, data, method=method, url=url)
-                except AuthenticationError:
-                    # A 401 or a body's "invalid API key" code alike. Once per request: a
-                    # provider's fresh token that is refused too is final.
-                    if refreshed or not self._tokens.refreshable:
-                        raise
-                refreshed = True
-                token = await self._tokens.refresh(stale=token)
-                self._count_retry(stats)
-                status, headers, data = await self._send(
-                    client, method, url, body, token, attempt.num, stats
-                )
-                return protocol.read_response(status, headers, data, method=method, url=url)
+        except AlohubError as error:
+            if is_retryable(error):  # stamina ran out of attempts on it
+                describe_give_up(error, tries, time.monotonic() - started)
+            raise
         raise AssertionError("unreachable: stamina re-raises the last failure")  # pragma: no cover
 
     def _count_retry(self, stats: Stats | None) -> None:

@@ -12,7 +12,9 @@ and ``.message``; it is retried, or refreshes the token, exactly like that equiv
     AlohubError
     ├── APIConnectionError            network failure after retries
     │   └── APITimeoutError
-    ├── APIStatusError                the server refused or failed the request
+    ├── TokenProviderError            the access_token callable failed, hung or returned junk
+    ├── APIStatusError                the server refused or failed the request, or
+    │   │                             redirected it (never followed)
     │   │                             (.status, .code, .message, .body, .method, .url)
     │   ├── BadRequestError           HTTP 400, 422
     │   ├── AuthenticationError       HTTP 401; body code "1" (invalid API key)
@@ -26,12 +28,19 @@ and ``.message``; it is retried, or refreshes the token, exactly like that equiv
     └── ResponseFormatError           body not JSON, too large, or not a shape we can read
 
 No exception's message or attribute carries the API key or the access token: requests
-are described by method and URL only, and the URL never holds credentials.
+are described by method and URL only, and the URL never holds credentials. Server text
+(bodies, headers, messages) may echo them, though, so every error is scrubbed as it is
+built: `AlohubError`'s metaclass masks the secrets of every live session in the new
+error's ``args`` and text attributes, after the subclass's ``__init__`` has run (so
+subclasses need no care of their own), and in the exception being handled at that
+moment, which becomes the new error's ``__cause__``/``__context__``.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from ._redact import excerpt, redact_new_error
 
 __all__ = [
     "APIConnectionError",
@@ -46,6 +55,7 @@ __all__ = [
     "RateLimitError",
     "ResponseFormatError",
     "ServerError",
+    "TokenProviderError",
 ]
 
 #: How much of an error response body is kept on `APIStatusError`.
@@ -59,7 +69,16 @@ def _restore(cls: type[AlohubError], args: tuple[object, ...]) -> AlohubError:
     return error
 
 
-class AlohubError(Exception):
+class _Scrubbed(type):
+    """Metaclass of `AlohubError`: scrub each error once it is fully built."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        error = super().__call__(*args, **kwargs)
+        redact_new_error(error)
+        return error
+
+
+class AlohubError(Exception, metaclass=_Scrubbed):
     """Base class of every error raised by alohub_async."""
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -82,6 +101,15 @@ class APITimeoutError(APIConnectionError):
     """The request timed out, even after retries."""
 
 
+class TokenProviderError(AlohubError):
+    """The ``access_token`` callable raised, timed out, or returned something unusable.
+
+    The provider's own exception, if any, is the ``__cause__`` (with the session's
+    secrets masked in it). It is not retried: the provider is the caller's code, with its
+    own policy.
+    """
+
+
 class APIStatusError(AlohubError):
     """The server refused or failed the request.
 
@@ -94,10 +122,12 @@ class APIStatusError(AlohubError):
         code: the error code the body reported (Alohub's ``error_code``, a gateway's
             ``code``), or ``None``.
         message: the error message the body reported, or ``None``.
-        body: at most 500 characters of the response body, for diagnosis.
+        body: at most 500 characters of the response body, for diagnosis, with the
+            session's secrets masked as ``[redacted]``.
         method: the HTTP method of the failed request.
         url: the URL of the failed request.
-        retry_after: the response's ``Retry-After`` in seconds (capped at 60), if any.
+        retry_after: the response's ``Retry-After`` in seconds (capped at 60), if any;
+            ``None`` also for a negative one or a date already past.
     """
 
     def __init__(
@@ -114,7 +144,8 @@ class APIStatusError(AlohubError):
     ) -> None:
         self.status = status
         self.retry_after = retry_after
-        self.body = body[:BODY_SNIPPET_CHARS]
+        # Masked before the cut, so the cut cannot leave half a secret behind.
+        self.body = excerpt(body, BODY_SNIPPET_CHARS)
         self.method = method
         self.url = url
         self.code = code

@@ -10,7 +10,7 @@ from datetime import date
 
 import pytest
 
-from alohub_async import AuthenticationError
+from alohub_async import AuthenticationError, TokenProviderError
 from alohub_async._auth import TokenSource, jwt_expiry
 from alohub_async.testing import FakeAlohub
 
@@ -152,7 +152,7 @@ async def test_sync_provider_is_a_clear_type_error() -> None:
 
 
 async def test_provider_returning_garbage_is_an_error() -> None:
-    """A provider that returns an empty or non-string token raises ValueError."""
+    """A provider that returns an empty or non-string token raises TokenProviderError."""
     source = TokenSource(Provider(""))
-    with pytest.raises(ValueError, match="token"):
+    with pytest.raises(TokenProviderError, match="token"):
         await source.get()

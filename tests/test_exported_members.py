@@ -31,6 +31,7 @@ EXPECTED = {
     "ResponseFormatError",
     "ServerError",
     "Stats",
+    "TokenProviderError",
     "Transcript",
     "TranscriptSegment",
     "WalkIterator",

@@ -271,7 +271,7 @@ def test_parse_retry_after_seconds_and_cap() -> None:
     """Retry-After in seconds is read and capped at 60."""
     assert protocol.parse_retry_after("2.5") == 2.5
     assert protocol.parse_retry_after("3600") == 60.0
-    assert protocol.parse_retry_after("-3") == 0.0
+    assert protocol.parse_retry_after("-3") is None  # no usable hint: normal backoff
 
 
 def test_parse_retry_after_http_date() -> None:

@@ -10,6 +10,14 @@ from __future__ import annotations
 
 from ._doctor import CheckResult, Diagnosis, EnvelopeReport, FieldReport
 from ._pagination import WalkIterator
+from ._recordings import (
+    RecordingOutcome,
+    RecordingResult,
+    RecordingStream,
+    RecordingURLError,
+    SavedRecording,
+    recording_file_name,
+)
 from ._session import AlohubSession
 from .errors import (
     AlohubError,
@@ -55,13 +63,19 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RecordingOutcome",
+    "RecordingResult",
+    "RecordingStream",
+    "RecordingURLError",
     "ResponseFormatError",
+    "SavedRecording",
     "ServerError",
     "Stats",
     "Transcript",
     "TranscriptSegment",
     "WalkIterator",
     "__version__",
+    "recording_file_name",
 ]
 
 

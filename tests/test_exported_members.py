@@ -28,13 +28,19 @@ EXPECTED = {
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RecordingOutcome",
+    "RecordingResult",
+    "RecordingStream",
+    "RecordingURLError",
     "ResponseFormatError",
+    "SavedRecording",
     "ServerError",
     "Stats",
     "Transcript",
     "TranscriptSegment",
     "WalkIterator",
     "__version__",
+    "recording_file_name",
 }
 
 

@@ -409,7 +409,10 @@ class _Transfer:
             response.headers.get("Accept-Ranges", "").strip().lower() == "bytes"
         ):
             self.resumable = True
-        self._validator = response.headers.get("ETag") or response.headers.get("Last-Modified")
+        # If-Range takes a strong ETag only; a weak one would make every resume start over.
+        etag = response.headers.get("ETag")
+        strong = etag if etag and not etag.startswith("W/") else None
+        self._validator = strong or response.headers.get("Last-Modified")
         length = response.content_length
         if status == 206:
             first, total = _content_range(response.headers.get("Content-Range"))

@@ -631,6 +631,7 @@ class AlohubSession:
             ResponseFormatError: an HTML page or JSON instead of audio, or a recording
                 larger than ``max_recording_size``.
             APIConnectionError: the connection failed or stalled, after retries.
+            OSError: the file cannot be written (e.g. its directory does not exist).
         """
         return await recordings.download_recording(self, recording, destination)
 

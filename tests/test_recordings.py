@@ -113,6 +113,20 @@ async def serve(
         await runner.cleanup()
 
 
+async def cut_body(
+    request: web.Request, sent: int, headers: dict[str, str] | None = None
+) -> web.StreamResponse:
+    """Announce the whole WAV and send its first ``sent`` bytes; drop the connection if cut."""
+    response = web.StreamResponse(headers={"Content-Type": "audio/wav", **(headers or {})})
+    response.content_length = len(WAV)
+    await response.prepare(request)
+    await response.write(WAV[:sent])
+    if sent < len(WAV):
+        assert request.transport is not None
+        request.transport.abort()
+    return response
+
+
 # --- one download ------------------------------------------------------------------------
 
 
@@ -278,16 +292,7 @@ async def test_a_server_without_range_support_starts_over(tmp_path: Path) -> Non
     async def flaky(request: web.Request) -> web.StreamResponse:
         nonlocal served
         served += 1
-        response = web.StreamResponse(headers={"Content-Type": "audio/wav"})
-        response.content_length = len(WAV)
-        await response.prepare(request)
-        if served == 1:
-            await response.write(WAV[:500])
-            assert request.transport is not None
-            request.transport.abort()
-            return response
-        await response.write(WAV)
-        return response
+        return await cut_body(request, 500 if served == 1 else len(WAV))
 
     async with serve(flaky) as url, AlohubSession(API_KEY, ACCESS_TOKEN, base_url=url) as alohub:
         saved = await alohub.download_recording(url + "/rec.wav", tmp_path / "a.wav")
@@ -295,15 +300,28 @@ async def test_a_server_without_range_support_starts_over(tmp_path: Path) -> Non
     assert served == 2
 
 
+async def test_a_file_that_changed_between_attempts_is_fetched_whole(tmp_path: Path) -> None:
+    """If-Range carries the first answer's ETag; a server whose file changed sends it all."""
+    new_audio = b"RIFF" + bytes(range(256)) * 8
+    if_range: list[str | None] = []
+
+    async def changing(request: web.Request) -> web.StreamResponse:
+        headers = {"Content-Type": "audio/wav", "Accept-Ranges": "bytes"}
+        if "Range" not in request.headers:
+            return await cut_body(request, 700, {**headers, "ETag": '"v1"'})
+        if_range.append(request.headers.get("If-Range"))
+        return web.Response(body=new_audio, headers={**headers, "ETag": '"v2"'})
+
+    async with serve(changing) as url, AlohubSession(API_KEY, ACCESS_TOKEN, base_url=url) as alohub:
+        saved = await alohub.download_recording(url + "/rec.wav", tmp_path / "a.wav")
+    assert if_range == ['"v1"']
+    assert (tmp_path / "a.wav").read_bytes() == new_audio and not saved.resumed
+    assert saved.sha256 == hashlib.sha256(new_audio).hexdigest()
+
+
 async def test_a_part_that_cannot_resume_is_removed(tmp_path: Path) -> None:
     async def cut(request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"Content-Type": "audio/wav"})
-        response.content_length = len(WAV)
-        await response.prepare(request)
-        await response.write(WAV[:500])
-        assert request.transport is not None
-        request.transport.abort()
-        return response
+        return await cut_body(request, 500)
 
     async with serve(cut) as url, AlohubSession(API_KEY, ACCESS_TOKEN, base_url=url) as alohub:
         with pytest.raises(APIConnectionError):

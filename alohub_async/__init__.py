@@ -10,6 +10,14 @@ from __future__ import annotations
 
 from ._doctor import CheckResult, Diagnosis, EnvelopeReport, FieldReport
 from ._pagination import WalkIterator
+from ._recordings import (
+    RecordingOutcome,
+    RecordingResult,
+    RecordingStream,
+    RecordingURLError,
+    SavedRecording,
+    recording_file_name,
+)
 from ._session import AlohubSession
 from .errors import (
     AlohubError,
@@ -56,7 +64,12 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RecordingOutcome",
+    "RecordingResult",
+    "RecordingStream",
+    "RecordingURLError",
     "ResponseFormatError",
+    "SavedRecording",
     "ServerError",
     "Stats",
     "TokenProviderError",
@@ -64,6 +77,7 @@ __all__ = [
     "TranscriptSegment",
     "WalkIterator",
     "__version__",
+    "recording_file_name",
 ]
 
 

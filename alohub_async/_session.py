@@ -21,16 +21,19 @@ import platform
 import ssl as ssl_module
 import time
 from collections.abc import AsyncGenerator, Coroutine, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import tzinfo
 from importlib import metadata
+from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import aiohttp
 from aiolimiter import AsyncLimiter
 from multidict import CIMultiDictProxy
 
 from . import _protocol as protocol
+from . import _recordings as recordings
 from ._auth import TokenProvider, TokenSource, check_secret
 from ._converter import get_converter, structure_detail, structure_records
 from ._doctor import Diagnosis, run_diagnosis
@@ -116,6 +119,11 @@ class AlohubSession:
         ssl: ``True`` (verify, the default), an ``ssl.SSLContext``, or a CA bundle path.
         max_body_size: larger response bodies raise ResponseFormatError.
         trace_configs: aiohttp ``TraceConfig`` objects for the session this client creates.
+        recording_base_url: the origin (and optional path prefix) that relative recording
+            paths such as ``/recordings/ID.wav`` are read against; without it they are
+            refused. Credentials go to it only if it is the API's own origin.
+        max_recording_size: larger recordings are refused with ResponseFormatError
+            (checked against ``Content-Length`` and while streaming).
 
     Raises:
         ValueError: a missing key or token, or a bad argument.
@@ -138,6 +146,8 @@ class AlohubSession:
         ssl: ssl_module.SSLContext | bool | str | os.PathLike[str] = True,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
+        recording_base_url: str | None = None,
+        max_recording_size: int = recordings.DEFAULT_MAX_RECORDING_SIZE,
     ) -> None:
         if api_key is None:
             api_key = os.environ.get(_ENV_API_KEY)
@@ -205,6 +215,25 @@ class AlohubSession:
             "User-Agent": agent,
         }
         self._post_headers = {**self._get_headers, "Content-Type": "application/json"}
+        self._recording_base_url: str | None = None
+        if recording_base_url is not None:
+            try:
+                self._recording_base_url = protocol.normalize_base_url(recording_base_url)
+            except ValueError as exc:  # the same rules, under this option's name
+                raise ValueError(str(exc).replace("base_url", "recording_base_url")) from None
+        self._max_recording_size = protocol.validate_positive(
+            "max_recording_size", max_recording_size
+        )
+
+    @property
+    def recording_base_url(self) -> str | None:
+        """The origin relative recording paths are read against, or None (refused)."""
+        return self._recording_base_url
+
+    @property
+    def max_recording_size(self) -> int:
+        """The largest recording, in bytes, that is downloaded or streamed."""
+        return self._max_recording_size
 
     def __repr__(self) -> str:
         return (
@@ -605,3 +634,92 @@ class AlohubSession:
             ValueError: bad ``start``/``end``, before any request is sent.
         """
         return await run_diagnosis(self, start, end)
+
+    # --- recordings ------------------------------------------------------------------------
+
+    async def download_recording(
+        self,
+        recording: recordings.RecordingSource,
+        destination: str | os.PathLike[str] | IO[bytes],
+    ) -> recordings.SavedRecording:
+        """Download one call's recording, in chunks, to a path or a binary file object.
+
+        A path is written atomically: into ``PATH.part``, renamed once complete (an
+        existing file is replaced). When the server takes ``Range``, a cut connection is
+        resumed from the bytes written, and a ``.part`` left by a failed download is
+        continued the next time; otherwise the ``.part`` is removed on failure.
+        Credentials are sent only if the URL has the API's own origin.
+
+        Args:
+            recording: A `CallDetail` or `CallRecord` whose ``recording_url`` is set, or a
+                URL (a relative path needs ``recording_base_url``).
+            destination: A file path, or a binary file object open for writing.
+
+        Returns:
+            What was saved: path, size, content type and SHA-256.
+
+        Raises:
+            RecordingURLError: no usable URL (relative without ``recording_base_url``,
+                not https, no ``recording_url``), before any request is sent.
+            NotFoundError: the server has no such recording (404).
+            ResponseFormatError: an HTML page or JSON instead of audio, or a recording
+                larger than ``max_recording_size``.
+            APIConnectionError: the connection failed or stalled, after retries.
+            OSError: the file cannot be written (e.g. its directory does not exist).
+        """
+        return await recordings.download_recording(self, recording, destination)
+
+    def open_recording(
+        self, recording: recordings.RecordingSource
+    ) -> AbstractAsyncContextManager[recordings.RecordingStream]:
+        """Open a recording to pass it on as it arrives, e.g. from a web app to a browser.
+
+        ``async with alohub.open_recording(call) as audio:`` opens the response (errors
+        raise here, before anything is sent on); ``audio.content_type`` and
+        ``audio.content_length`` describe it and ``async for chunk in audio`` streams it.
+        Leaving the block, cancellation included, closes the connection.
+
+        Args:
+            recording: A `CallDetail`, a `CallRecord` or a URL, as for `download_recording`.
+
+        Returns:
+            An async context manager yielding a `RecordingStream`.
+        """
+        return recordings.open_recording(self, recording)
+
+    def download_recordings(
+        self,
+        start: TimeInput,
+        end: TimeInput,
+        directory: str | os.PathLike[str],
+        *,
+        concurrency: int | None = None,
+    ) -> AsyncGenerator[recordings.RecordingResult, None]:
+        """Download the recordings of every call in a range into ``directory``.
+
+        Files are named from the call id (`recording_file_name`), never from a path the
+        server gave; a file already there is skipped (files appear only once complete).
+        One `RecordingResult` per call is yielded as its download ends (saved, skipped,
+        no recording, or failed with its error); a failure never stops the others. If
+        the listing itself fails, the downloads under way are reported, then it raises.
+
+        Args:
+            start: First moment of the range.
+            end: Last moment of the range.
+            directory: An existing directory.
+            concurrency: Downloads at once (default: the session's ``concurrency``).
+
+        Returns:
+            An async generator of results, in completion order; ``aclose()`` it (or use
+            ``contextlib.aclosing``) to stop early and cancel the downloads under way.
+
+        Raises:
+            ValueError: bad arguments or a missing directory, before any request is sent.
+        """
+        limit = self.concurrency if concurrency is None else concurrency
+        protocol.validate_positive("concurrency", limit)
+        folder = Path(directory)
+        if not folder.is_dir():
+            raise ValueError(f"{folder} is not an existing directory")
+        calls = self.iter_calls(start, end)
+        return recordings.download_recordings(self, calls, folder, limit, self._spawn)

@@ -20,10 +20,12 @@ import re
 import shlex
 import signal
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import datetime, tzinfo
+from pathlib import Path
 from typing import Any, NoReturn, Protocol, TextIO
 
 import attrs
@@ -32,6 +34,7 @@ import cattrs
 from ._converter import get_converter, unstructure
 from ._doctor import configuration_failure
 from ._protocol import DEFAULT_BASE_URL
+from ._recordings import RecordingOutcome, RecordingResult, recording_file_name
 from ._session import AlohubSession, _version
 from .errors import (
     AlohubError,
@@ -44,7 +47,7 @@ from .errors import (
     ServerError,
 )
 from .models import CallDetail, CallRecord, Stats
-from .testing import FakeAlohub, Fault
+from .testing import FakeAlohub, Fault, RecordingFault
 
 __all__ = ["ExitCode", "build_parser", "main", "run"]
 
@@ -95,6 +98,8 @@ examples:
   {PROG} fake-server --port 9909
   {PROG} calls list --start 2026-01-01 --end 2026-01-31 --format jsonl --output calls.jsonl
   {PROG} calls get 20260121095227-IMCRRNJW-342
+  {PROG} calls get 20260121095227-IMCRRNJW-342 --transcript srt --save-recording call.wav
+  {PROG} recordings download --start 2026-01-01 --end 2026-01-31 --dir recordings/
   {PROG} doctor --capture sample.json
 """
 
@@ -181,6 +186,26 @@ _DEFAULTS: dict[str, Any] = {
 }
 
 
+def _command_group(
+    commands: Any,
+    name: str,
+    parents: Sequence[argparse.ArgumentParser],
+    *,
+    help: str,
+    description: str,
+) -> Any:
+    """Add a command that only groups subcommands; return its subparsers."""
+    group = commands.add_parser(name, parents=list(parents), help=help, description=description)
+    group.set_defaults(handler=_missing_subcommand(group))
+    return group.add_subparsers(title="commands", metavar="COMMAND")
+
+
+def _range_options(parser: argparse.ArgumentParser) -> None:
+    """Add the required ``--start`` and ``--end`` of a command that walks a time range."""
+    parser.add_argument("--start", required=True, help="first moment, e.g. 2026-01-01")
+    parser.add_argument("--end", required=True, help="last moment, e.g. 2026-01-31")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the ``alohub-async`` argument parser.
 
@@ -254,14 +279,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fake.set_defaults(handler=_fake_server)
 
-    calls = commands.add_parser(
+    calls_commands = _command_group(
+        commands,
         "calls",
-        parents=both,
+        both,
         help="list calls or fetch one call's details",
         description="List the calls of a time range, or fetch one call's details.",
     )
-    calls_commands = calls.add_subparsers(title="commands", metavar="COMMAND")
-    calls.set_defaults(handler=_missing_subcommand(calls))
 
     listing = calls_commands.add_parser(
         "list",
@@ -273,8 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
             "it arrives. On failure, the records written so far are a correct prefix."
         ),
     )
-    listing.add_argument("--start", required=True, help="first moment, e.g. 2026-01-01")
-    listing.add_argument("--end", required=True, help="last moment, e.g. 2026-01-31")
+    _range_options(listing)
     listing.add_argument(
         "--format",
         choices=("table", "jsonl", "csv"),
@@ -308,7 +331,44 @@ def build_parser() -> argparse.ArgumentParser:
     )
     get.add_argument("call_id", metavar="CALL_ID", help="e.g. 20260121095227-IMCRRNJW-342")
     get.add_argument("--json", action="store_true", help="print the details as JSON")
+    get.add_argument(
+        "--transcript",
+        choices=("text", "srt", "vtt", "json"),
+        help="print only the transcript, as text with speakers, SRT or WebVTT subtitles, or JSON",
+    )
+    get.add_argument(
+        "--save-recording",
+        metavar="PATH",
+        help="also download the call's recording to PATH (written atomically)",
+    )
     get.set_defaults(handler=_calls_get)
+
+    recordings_commands = _command_group(
+        commands,
+        "recordings",
+        both,
+        help="download call recordings",
+        description="Download call recordings.",
+    )
+    download = recordings_commands.add_parser(
+        "download",
+        parents=both,
+        help="download the recordings of every call between two times",
+        description=(
+            "Download the recording of every call between --start and --end into DIR, as "
+            "CALL_ID.wav (or the recording's audio suffix). Files already there are skipped, "
+            "so an interrupted run can simply be repeated. A failed download does not stop "
+            "the others; the exit status is non-zero if any failed, and they are listed."
+        ),
+    )
+    _range_options(download)
+    download.add_argument(
+        "--dir", required=True, metavar="DIR", help="directory to write to (created if missing)"
+    )
+    download.add_argument(
+        "--concurrency", type=int, metavar="N", help="downloads at once (default: 4)"
+    )
+    download.set_defaults(handler=_recordings_download)
 
     doctor = commands.add_parser(
         "doctor",
@@ -445,19 +505,26 @@ class _Progress:
 
     def update(self, stats: Stats) -> None:
         """Redraw the line, unless it was redrawn less than PROGRESS_INTERVAL ago."""
+
+        def line(elapsed: float) -> str:
+            rate = stats.records / elapsed if elapsed > 0 else 0.0
+            text = (
+                f"{stats.records:,} calls, {stats.pages:,} pages, {rate:,.0f} calls/s, "
+                f"{elapsed:.1f}s"
+            )
+            return text + (f", {stats.retries:,} retries" if stats.retries else "")
+
+        self.show(line)
+
+    def show(self, line: Callable[[float], str]) -> None:
+        """Redraw ``line(elapsed)``, unless the line was redrawn less than PROGRESS_INTERVAL ago."""
         if self._stream is None:
             return
         now = time.monotonic()
         if now - self._last < PROGRESS_INTERVAL:
             return
         self._last = now
-        elapsed = now - self._started
-        rate = stats.records / elapsed if elapsed > 0 else 0.0
-        text = (
-            f"{stats.records:,} calls, {stats.pages:,} pages, {rate:,.0f} calls/s, {elapsed:.1f}s"
-        )
-        if stats.retries:
-            text += f", {stats.retries:,} retries"
+        text = _printable(line(now - self._started))
         self._stream.write("\r" + text.ljust(self._width))
         self._stream.flush()
         self._width = len(text)
@@ -773,16 +840,105 @@ def _print_detail(detail: CallDetail, tz: tzinfo) -> None:
         print(f"  {when}{speaker}{_printable(segment.text)}")
 
 
+def _print_transcript(detail: CallDetail, kind: str) -> int:
+    """Print a call's transcript as ``kind`` (text, srt, vtt, json); return the exit code."""
+    transcript = detail.transcript
+    if transcript is None:
+        _error(f"call {detail.call_id} has no transcript")
+        return ExitCode.NOT_FOUND
+    if kind == "json":
+        print(_json_text(transcript.to_dict(), indent=2))
+        return ExitCode.OK
+    if kind in ("srt", "vtt") and not transcript.timed:
+        _say(f"the transcript has no times, so no {kind.upper()} cues: printing its text")
+        kind = "text"
+    exported = {"text": transcript.to_text, "srt": transcript.to_srt, "vtt": transcript.to_vtt}
+    # Line by line: the structure's newlines stay, control characters in server text do not.
+    for line in exported[kind]().splitlines():
+        print(_printable(line))
+    return ExitCode.OK
+
+
 async def _calls_get(args: argparse.Namespace) -> int:
-    """Print one call's details."""
+    """Print one call's details (or only its transcript); optionally save its recording."""
+    if args.json and args.transcript:
+        raise _UsageError("--json and --transcript cannot be combined")
     async with _session(args) as alohub:
         detail = await alohub.get_call(args.call_id)
-        if args.json:
+        code: int = ExitCode.OK
+        if args.transcript:
+            code = _print_transcript(detail, args.transcript)
+        elif args.json:
             data = unstructure(get_converter(alohub.tz), detail)
             print(_json_text(data, indent=2))
         else:
             _print_detail(detail, alohub.tz)
-    return ExitCode.OK
+        sys.stdout.flush()
+        if args.save_recording:
+            saved = await alohub.download_recording(detail, args.save_recording)
+            _say(
+                f"saved the recording to {saved.path} ({saved.size:,} bytes, "
+                f"{saved.content_type}, sha256 {saved.sha256})"
+            )
+    return code
+
+
+def _size(count: float) -> str:
+    """Format a byte count for people: ``812 B``, ``3.2 kB``, ``41.0 MB``."""
+    for unit in ("B", "kB", "MB", "GB"):
+        if count < 1000 or unit == "GB":
+            return f"{count:,.0f} {unit}" if unit == "B" else f"{count:,.1f} {unit}"
+        count /= 1000
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _recordings_download(args: argparse.Namespace) -> int:
+    """Download the recordings of a range into a directory, with progress and a summary."""
+    try:
+        os.makedirs(args.dir, exist_ok=True)
+    except OSError as exc:
+        raise _UsageError(f"cannot create {args.dir}: {exc.strerror or exc}") from None
+    async with _session(args) as alohub:
+        downloads = alohub.download_recordings(
+            args.start, args.end, args.dir, concurrency=args.concurrency
+        )
+        progress = _Progress(_progress_stream(args, to_stdout=False))
+        outcomes: Counter[RecordingOutcome] = Counter()
+        failed: list[RecordingResult] = []
+        saved_bytes = 0
+
+        def line(elapsed: float) -> str:
+            rate = _size(saved_bytes / elapsed if elapsed > 0 else 0.0)
+            return (
+                f"{sum(outcomes.values()):,} files, {_size(saved_bytes)}, {rate}/s, "
+                f"{len(failed):,} failed, {elapsed:.1f}s"
+            )
+
+        try:
+            async with contextlib.aclosing(downloads):
+                async for result in downloads:
+                    outcomes[result.outcome] += 1
+                    if result.recording is not None:
+                        saved_bytes += result.recording.size
+                    if result.outcome is RecordingOutcome.FAILED:
+                        failed.append(result)
+                    progress.show(line)
+        finally:
+            progress.clear()
+    for result in failed:
+        _say(f"failed: {result.call_id}: {result.error}")
+    if not args.quiet:
+        _say(
+            f"{outcomes[RecordingOutcome.SAVED]:,} saved, "
+            f"{outcomes[RecordingOutcome.SKIPPED]:,} skipped (already there), "
+            f"{outcomes[RecordingOutcome.NO_RECORDING]:,} without a recording, "
+            f"{len(failed):,} failed; {_size(saved_bytes)} in {progress.elapsed:.1f}s"
+        )
+    if not failed:
+        return ExitCode.OK
+    _error(f"{len(failed):,} downloads failed (listed above); run again to retry them")
+    first = failed[0].error
+    return _exit_code(first) if isinstance(first, AlohubError) else ExitCode.USAGE
 
 
 #: The exit status of each kind of doctor failure.
@@ -996,6 +1152,20 @@ async def _demo(args: argparse.Namespace) -> int:
                     when = 0.0 if segment.start is None else segment.start
                     speaker = _printable(segment.speaker or "?")
                     print(f"  [{when:6.1f}s] {speaker:<8} {_cut(_printable(segment.text), 60)}")
+                print()
+                # The fake cuts the connection once, mid-file: the download resumes.
+                fake.script_recording(RecordingFault.truncate(after=1000))
+                with tempfile.TemporaryDirectory() as folder:
+                    name = recording_file_name(shown.call_id, shown.recording_url)
+                    saved = await alohub.download_recording(shown, Path(folder) / name)
+                print(
+                    f"download_recording(): {name}, {saved.size:,} bytes of "
+                    f"{saved.content_type}, sha256 {saved.sha256[:16]}…"
+                )
+                print(
+                    "  cut by the fake at byte 1,000, resumed with Range; "
+                    "saved in a temporary directory, then removed."
+                )
             print()
 
             fake.clear_faults()

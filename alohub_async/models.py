@@ -9,6 +9,7 @@ mapping does not know about is lost.
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Mapping
 from datetime import datetime
 from types import MappingProxyType
@@ -48,12 +49,138 @@ class TranscriptSegment:
     end: float | None = None
 
 
+#: How long a cue lasts when its segment gives a start but neither an end nor a next start.
+DEFAULT_CUE_SECONDS = 3.0
+
+
+def _one_line(text: str) -> str:
+    """Collapse whitespace, newlines included: a blank line would end a subtitle cue."""
+    return " ".join(text.split())
+
+
+def _timestamp(seconds: float, separator: str) -> str:
+    """Format seconds as ``HH:MM:SS<separator>mmm`` (``,`` for SRT, ``.`` for WebVTT)."""
+    millis = max(0, round(seconds * 1000))
+    hours, millis = divmod(millis, 3_600_000)
+    minutes, millis = divmod(millis, 60_000)
+    secs, millis = divmod(millis, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{millis:03d}"
+
+
+def _vtt_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 @attrs.frozen
 class Transcript:
-    """A call's transcript: the whole ``text`` and, when the server splits it, its ``segments``."""
+    """A call's transcript: the whole ``text`` and, when the server splits it, its ``segments``.
+
+    The ``to_*`` methods export it without any I/O: `to_text` (speakers and text),
+    `to_srt` and `to_vtt` (subtitles, which need segment times), `to_dict` and `to_json`.
+    """
 
     text: str
     segments: tuple[TranscriptSegment, ...] = ()
+
+    @property
+    def timed(self) -> bool:
+        """True when at least one segment has a start time (subtitles can be made)."""
+        return any(segment.start is not None for segment in self.segments)
+
+    def to_text(self) -> str:
+        """Return the transcript as plain text: one ``Speaker: text`` line per segment.
+
+        Returns:
+            The text; the whole ``text`` as is when there are no segments.
+        """
+        if not self.segments:
+            return self.text
+        lines = []
+        for segment in self.segments:
+            text = _one_line(segment.text)
+            speaker = _one_line(segment.speaker or "")
+            lines.append(f"{speaker}: {text}" if speaker else text)
+        return "\n".join(lines) + "\n"
+
+    def _cues(self) -> list[tuple[float, float, str, str]]:
+        """Return ``(start, end, speaker, text)`` per segment, filling in missing times.
+
+        A segment without a start begins where the previous cue ended; one without a
+        usable end lasts until the next start, else `DEFAULT_CUE_SECONDS`.
+        """
+        if not self.timed:
+            raise ValueError("this transcript has no segment times: export it with to_text()")
+        cues = []
+        previous_end = 0.0
+        segments = self.segments
+        for i, segment in enumerate(segments):
+            start = max(0.0, previous_end if segment.start is None else segment.start)
+            end = segment.end
+            if end is None or end <= start:
+                later = (s.start for s in segments[i + 1 :] if s.start is not None)
+                end = next((t for t in later if t > start), start + DEFAULT_CUE_SECONDS)
+            cues.append((start, end, _one_line(segment.speaker or ""), _one_line(segment.text)))
+            previous_end = end
+        return cues
+
+    def to_srt(self) -> str:
+        """Return the transcript as SubRip (``.srt``) subtitles, ``Speaker: text`` per cue.
+
+        Returns:
+            The SRT document.
+
+        Raises:
+            ValueError: no segment has a time (use `to_text`).
+        """
+        blocks = []
+        for number, (start, end, speaker, text) in enumerate(self._cues(), 1):
+            line = f"{speaker}: {text}" if speaker else text
+            blocks.append(
+                f"{number}\n{_timestamp(start, ',')} --> {_timestamp(end, ',')}\n{line}\n"
+            )
+        return "\n".join(blocks)
+
+    def to_vtt(self) -> str:
+        """Return the transcript as WebVTT subtitles, speakers as ``<v Speaker>`` voices.
+
+        Returns:
+            The WebVTT document.
+
+        Raises:
+            ValueError: no segment has a time (use `to_text`).
+        """
+        blocks = ["WEBVTT\n"]
+        for start, end, speaker, text in self._cues():
+            line = (
+                f"<v {_vtt_escape(speaker)}>{_vtt_escape(text)}" if speaker else _vtt_escape(text)
+            )
+            blocks.append(f"{_timestamp(start, '.')} --> {_timestamp(end, '.')}\n{line}\n")
+        return "\n".join(blocks)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict: ``text`` and ``segments`` (speaker, text, start, end).
+
+        Returns:
+            The dict.
+        """
+        return {
+            "text": self.text,
+            "segments": [
+                {"speaker": s.speaker, "text": s.text, "start": s.start, "end": s.end}
+                for s in self.segments
+            ],
+        }
+
+    def to_json(self, *, indent: int | None = None) -> str:
+        """Return `to_dict` as JSON text (UTF-8 characters kept as they are).
+
+        Args:
+            indent: Indentation, or None for one line.
+
+        Returns:
+            The JSON text.
+        """
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent)
 
 
 @attrs.frozen(kw_only=True)

@@ -28,7 +28,12 @@ EXPECTED = {
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RecordingOutcome",
+    "RecordingResult",
+    "RecordingStream",
+    "RecordingURLError",
     "ResponseFormatError",
+    "SavedRecording",
     "ServerError",
     "Stats",
     "TokenProviderError",
@@ -36,6 +41,7 @@ EXPECTED = {
     "TranscriptSegment",
     "WalkIterator",
     "__version__",
+    "recording_file_name",
 }
 
 

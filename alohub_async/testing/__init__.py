@@ -31,6 +31,7 @@ from alohub_async.testing._fake import (
     FakeAlohub,
     Fault,
     Latency,
+    RecordingFault,
     recording_wav,
     serve_forever,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "FakeAlohub",
     "Fault",
     "Latency",
+    "RecordingFault",
     "Vocabulary",
     "recording_wav",
     "retry_waits_enabled",

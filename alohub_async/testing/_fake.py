@@ -49,6 +49,7 @@ __all__ = [
     "FakeAlohub",
     "Fault",
     "Latency",
+    "RecordingFault",
     "recording_wav",
     "serve_forever",
 ]
@@ -154,6 +155,91 @@ def recording_wav() -> bytes:
         out.setframerate(rate)
         out.writeframes(bytes(samples))
     return buffer.getvalue()
+
+
+RecordingFaultKind: TypeAlias = Literal["truncate", "drip", "redirect"]
+
+
+@attrs.frozen
+class RecordingFault:
+    """A misbehaviour of the recording endpoint, queued with `FakeAlohub.script_recording`.
+
+    The `Fault` kinds (a status, an HTML page with 200 via ``Fault.status(200, html=True)``,
+    a reset, a hang) also apply to recordings through ``script(..., endpoint="recording")``;
+    these are the ones only a file download has.
+
+    Attributes:
+        kind: What happens.
+        after: ``truncate``: bytes of the body sent before the connection drops.
+        chunk_size: ``drip``: bytes per write.
+        interval: ``drip``: seconds between two writes.
+        location: ``redirect``: the origin (``scheme://host:port``) redirected to; the
+            path stays the same.
+        status: ``redirect``: the HTTP status (301, 302, 303, 307 or 308).
+    """
+
+    kind: RecordingFaultKind
+    after: int = 0
+    chunk_size: int = 256
+    interval: float = 0.0
+    location: str = ""
+    status: int = 302
+
+    @classmethod
+    def truncate(cls, after: int = 1000) -> RecordingFault:
+        """Announce the whole body's length, send ``after`` bytes, then drop the connection.
+
+        Args:
+            after: Bytes sent before the drop.
+
+        Returns:
+            The fault.
+        """
+        if after < 0:
+            raise ValueError("after must not be negative")
+        return cls("truncate", after=after)
+
+    @classmethod
+    def drip(cls, chunk_size: int = 256, interval: float = 0.05) -> RecordingFault:
+        """Send the body slowly: ``chunk_size`` bytes every ``interval`` seconds.
+
+        Args:
+            chunk_size: Bytes per write.
+            interval: Seconds between writes.
+
+        Returns:
+            The fault.
+        """
+        if chunk_size < 1 or interval < 0:
+            raise ValueError("chunk_size must be >= 1 and interval >= 0")
+        return cls("drip", chunk_size=chunk_size, interval=interval)
+
+    @classmethod
+    def redirect(cls, location: str, status: int = 302) -> RecordingFault:
+        """Redirect to the same path on another origin, e.g. a second fake's ``url``.
+
+        Args:
+            location: The origin redirected to.
+            status: 301, 302, 303, 307 or 308.
+
+        Returns:
+            The fault.
+        """
+        if status not in (301, 302, 303, 307, 308):
+            raise ValueError(f"not a redirect status: {status}")
+        return cls("redirect", location=location.rstrip("/"), status=status)
+
+
+def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """Read ``Range: bytes=FIRST-[LAST]`` into ``(first, last)``; None: serve everything."""
+    if header is None or not header.startswith("bytes="):
+        return None
+    first_text, _, last_text = header[len("bytes=") :].partition("-")
+    if not first_text.isdigit() or (last_text and not last_text.isdigit()):
+        return None
+    first = int(first_text)
+    last = min(int(last_text), size - 1) if last_text else size - 1
+    return first, last
 
 
 @attrs.frozen
@@ -435,7 +521,9 @@ class FakeAlohub:
     can change while it runs: ``envelope``, ``latency``/``set_latency()``, ``script()``,
     ``fail_page()``, ``error_rate()``, ``ignore_page``, ``insert_calls()``,
     ``auto_insert()``, ``access_token``, ``missing_detail_404``; what it saw is in
-    ``counters``.
+    ``counters``. Recordings honour ``Range``; ``recording_origin`` moves them to a second
+    origin, ``script_recording()`` queues `RecordingFault` s, and ``recording_requests``
+    keeps the headers each recording request carried.
 
     Args:
         calls: How many synthetic calls the log holds.
@@ -522,6 +610,10 @@ class FakeAlohub:
         # client rather than this server's JSON encoder. Keyed by everything a page
         # depends on, rows inserted so far included; bounded, oldest dropped first.
         self._bodies: dict[tuple[Any, ...], bytes] = {}
+        self._recording_origin: str | None = None
+        self._recording_faults: list[RecordingFault] = []
+        self.recording_requests: list[tuple[str, dict[str, str]]] = []
+        """``(path, headers)`` of every recording request, to check what a client sent."""
 
     def __repr__(self) -> str:
         return f"<FakeAlohub url={self._url!r} calls={self.data.calls} seed={self.data.seed}>"
@@ -573,7 +665,8 @@ class FakeAlohub:
         scheme = "http" if self.ssl_context is None else "https"
         netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         self._url = f"{scheme}://{netloc}"
-        self.data.base_url = self._url
+        origin = self._recording_origin
+        self.data.base_url = self._url if origin is None else origin
 
     async def close(self) -> None:
         """Stop serving: wake hanging requests, close connections. Idempotent."""
@@ -960,21 +1053,90 @@ class FakeAlohub:
         finally:
             counters.in_flight -= 1
 
+    # -- recordings --------------------------------------------------------------------
+
+    @property
+    def recording_origin(self) -> str | None:
+        """Where recording URLs point: None for this fake, ``""`` for bare paths.
+
+        Set it to another fake's ``url`` to serve recordings from a second origin (that
+        fake, built with the same ``calls`` and ``seed``, serves the same files), or to
+        ``""`` for records that carry only ``/recordings/ID.wav``.
+        """
+        return self._recording_origin
+
+    @recording_origin.setter
+    def recording_origin(self, value: str | None) -> None:
+        self._recording_origin = origin = None if value is None else value.rstrip("/")
+        if self._url is not None:
+            self.data.base_url = self._url if origin is None else origin
+
+    def script_recording(self, *faults: RecordingFault) -> None:
+        """Queue recording faults, each consumed by the next recording request, in order.
+
+        Args:
+            *faults: The faults, first served first.
+        """
+        self._recording_faults.extend(faults)
+
     async def _handle_recording(self, request: web.Request) -> web.StreamResponse:
-        """Serve ``GET /recordings/{call_id}.wav`` (no credentials needed)."""
+        """Serve ``GET /recordings/{call_id}.wav`` (no credentials needed; Range honoured)."""
         counters = self._enter("recording")
         try:
+            self.recording_requests.append((request.path, dict(request.headers)))
             await self._delay("recording")
             fault = self._pick_fault("recording", None)
             if fault is not None:
                 response = await self._inject(fault, request)
                 if response is not None:
                     return response
+            planned = self._recording_faults.pop(0) if self._recording_faults else None
+            if planned is not None and planned.kind == "redirect":
+                self.counters.faults += 1
+                location = planned.location + request.path_qs
+                return web.Response(status=planned.status, headers={"Location": location})
             if not self.data.has_recording(request.match_info["call_id"]):
                 return web.Response(status=404, text="recording not found")
-            return web.Response(body=recording_wav(), content_type="audio/wav")
+            return await self._send_recording(request, planned)
         finally:
             counters.in_flight -= 1
+
+    async def _send_recording(
+        self, request: web.Request, fault: RecordingFault | None
+    ) -> web.StreamResponse:
+        """Stream the WAV (or the requested byte range of it), misbehaving as ``fault`` says."""
+        audio = recording_wav()
+        size = len(audio)
+        wanted = _byte_range(request.headers.get("Range"), size)
+        headers = {"Accept-Ranges": "bytes", "Content-Type": "audio/wav"}
+        status = 200
+        if wanted is not None:
+            first, last = wanted
+            if first >= size or last < first:
+                headers["Content-Range"] = f"bytes */{size}"
+                return web.Response(status=416, headers=headers)
+            audio = audio[first : last + 1]
+            headers["Content-Range"] = f"bytes {first}-{last}/{size}"
+            status = 206
+        headers["Content-Length"] = str(len(audio))
+        response = web.StreamResponse(status=status, headers=headers)
+        await response.prepare(request)
+        if fault is not None and fault.kind == "truncate":
+            self.counters.faults += 1
+            await response.write(audio[: fault.after])
+            if request.transport is not None:
+                request.transport.abort()
+            return response
+        step = len(audio)
+        if fault is not None and fault.kind == "drip":
+            self.counters.faults += 1
+            step = fault.chunk_size
+        for offset in range(0, len(audio), step):
+            if offset and fault is not None:
+                await asyncio.sleep(fault.interval)
+            await response.write(audio[offset : offset + step])
+        await response.write_eof()
+        return response
 
 
 async def serve_forever(

@@ -303,6 +303,12 @@ class _Restart(Exception):
     """The server sent the whole file again; the sink must start over."""
 
 
+def _credentials(session: AlohubSession) -> dict[str, str]:
+    """The credential headers of the API's own origin (built here, out of the caller's frame)."""
+    headers = session._headers(False)
+    return {name: headers[name] for name in ("Authorization", "X-ACCESS-TOKEN")}
+
+
 class _Transfer:
     """One recording body, read in chunks across reconnections."""
 
@@ -332,7 +338,8 @@ class _Transfer:
         self.total: int | None = None
         self._refreshed = False
         self._retry_auth = False
-        self._sent_token: str | None = None
+        # Which token a credentialed request carried (its generation, never the token).
+        self._sent_generation: int | None = None
 
     # -- one connection --
 
@@ -351,8 +358,9 @@ class _Transfer:
                 "Accept-Encoding": "identity",
             }
             if credentials:
-                headers["Authorization"] = session._get_headers["Authorization"]
-                headers["X-ACCESS-TOKEN"] = self._sent_token = await session._tokens.get()
+                await session._tokens.ready()
+                self._sent_generation = session._tokens.generation
+                headers.update(_credentials(session))
             if self.position:
                 headers["Range"] = f"bytes={self.position}-"
                 if self._validator is not None:
@@ -400,8 +408,8 @@ class _Transfer:
             if status == 401 and credentials and tokens.refreshable and not self._refreshed:
                 # Once per download, as for API requests: a fresh token refused is final.
                 self._refreshed = self._retry_auth = True
-                assert self._sent_token is not None
-                await tokens.refresh(stale=self._sent_token)
+                assert self._sent_generation is not None
+                await tokens.refresh(stale=self._sent_generation)
             protocol.check_status(status, response.headers, body, method="GET", url=shown)
             raise ResponseFormatError(f"GET {shown}: HTTP {status} without a recording body")
         encoded = response.headers.get("Content-Encoding", "identity").strip().lower()

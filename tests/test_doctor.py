@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import trustme
@@ -306,6 +307,10 @@ def _leaves(value: Any) -> Iterator[str]:
     elif isinstance(value, list):
         for item in value:
             yield from _leaves(item)
+    elif isinstance(value, str) and "://" in value:
+        # A URL keeps its origin by design, and the fake's origin holds a random port that
+        # may contain any short digit string: only the masked path is the capture's own.
+        yield urlsplit(value).path
     else:
         yield json.dumps(value, ensure_ascii=False).strip('"')
 

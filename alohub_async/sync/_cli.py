@@ -131,7 +131,7 @@ async def sync_command(args: argparse.Namespace) -> int:
     def report(summary: SyncSummary) -> None:
         progress.clear()
         if not args.quiet:
-            cli._say(summary.line())
+            cli._say(f"{summary.line()}, into {redact_dsn(args.db)}")
 
     session_options: dict[str, Any] = {
         "page_size": args.page_size,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 import uuid
 from collections.abc import Callable, Coroutine, Sequence
@@ -123,8 +124,12 @@ class _Run:
     summary: SyncSummary
     started: float
     done_before: int
+    commit_slots: asyncio.Semaphore
     active: set[Window] = attrs.Factory(set)
     changed: asyncio.Event = attrs.Factory(asyncio.Event)
+    commits: set[asyncio.Task[None]] = attrs.Factory(set)
+    failure: Exception | None = None
+    added: int = 0  # windows that splits added to the plan
 
     def poke(self) -> None:
         """Wake workers waiting for a local window to finish or split."""
@@ -318,20 +323,28 @@ class CallLogSync:
             job=job, start=lo, end=hi, windows_skipped=counts.done, windows_total=counts.total
         )
         self.last_summary = summary
-        run = _Run(job, summary, time.monotonic(), counts.done)
+        run = _Run(job, summary, time.monotonic(), counts.done, asyncio.Semaphore(self.windows))
         requests, retries = self.session.stats.requests, self.session.stats.retries
         try:
             await _gather_or_cancel([self._worker(run) for _ in range(self.windows)])
         finally:
+            # Windows fully fetched are committed even when the run stops (Ctrl-C, or a
+            # failure elsewhere): their rows are already here, and a rerun skips them.
+            if run.commits:
+                await asyncio.shield(asyncio.gather(*run.commits, return_exceptions=True))
             summary.duration = time.monotonic() - run.started
             summary.requests = self.session.stats.requests - requests
             summary.retries = self.session.stats.retries - retries
+        if run.failure is not None:
+            raise run.failure
         summary.windows_total = (await store.window_counts(job)).total
         return summary
 
     async def _worker(self, run: _Run) -> None:
         store = self.store
         while True:
+            if run.failure is not None:
+                return
             window = await store.claim_window(run.job, self.owner, self.lease)
             if window is None:
                 counts = await store.window_counts(run.job)
@@ -346,44 +359,89 @@ class CallLogSync:
                     await run.changed.wait()
                 continue
             run.active.add(window)
+            handed_off = False
             try:
-                await self._window(run, window)
+                handed_off = await self._window(run, window)
             finally:
-                run.active.discard(window)
-                run.poke()
+                if not handed_off:
+                    run.active.discard(window)
+                    run.poke()
 
-    async def _window(self, run: _Run, window: Window) -> None:
+    async def _window(self, run: _Run, window: Window) -> bool:
+        """Fetch a window, then hand its commit to a task; True once handed off.
+
+        Committing in the background lets this worker fetch its next window while the
+        store writes (SQLite has one writer anyway); at most ``windows`` commits wait, so
+        memory stays bounded.
+        """
         store, job = self.store, run.job
         lost = asyncio.Event()
         heartbeat = asyncio.ensure_future(self._heartbeat(job, window, lost))
+        handed_off = settled = False
+        try:
+            walked = await self._walk(window)
+            if isinstance(walked, int):
+                # Enough halvings at once to bring an even spread under the threshold.
+                levels = max(1, math.ceil(math.log2(walked / self.max_window_rows)))
+                parts = _split(window, levels)
+                await store.split_window(job, window, parts, self.owner)
+                run.added += len(parts) - 1
+                run.summary.windows_split += 1
+                settled = True
+                return False
+            details = await self._fetch_details(
+                await store.changed_calls(walked) if self.details else ()
+            )
+            await run.commit_slots.acquire()
+            task = asyncio.ensure_future(
+                self._commit(run, window, walked, details, heartbeat, lost)
+            )
+            run.commits.add(task)
+            task.add_done_callback(run.commits.discard)
+            handed_off = True
+            return True
+        finally:
+            if not handed_off:
+                await _stop(heartbeat)
+                if not settled:
+                    await self._release(job, window)
+
+    async def _commit(
+        self,
+        run: _Run,
+        window: Window,
+        calls: list[CallRecord],
+        details: list[CallDetail],
+        heartbeat: asyncio.Future[None],
+        lost: asyncio.Event,
+    ) -> None:
+        job = run.job
         committed = False
         try:
-            calls = await self._walk(window)
-            if calls is None:
-                await store.split_window(job, window, halve(window), self.owner)
-                run.summary.windows_split += 1
-                committed = True
-                return
-            details = await self._fetch_details(
-                await store.changed_calls(calls) if self.details else ()
-            )
             if lost.is_set():
-                raise _LeaseLost
-            result = await store.commit_window(job, window, self.owner, calls, details)
+                logger.warning(
+                    "lost the lease on window %s..%s; dropped it", window.start, window.end
+                )
+                return
+            result = await self.store.commit_window(job, window, self.owner, calls, details)
             committed = True
-        except _LeaseLost:
-            logger.warning("lost the lease on window %s..%s; dropped it", window.start, window.end)
-            return
+            self._count(run, len(calls), result, len(details))
+        except Exception as exc:
+            if run.failure is None:
+                run.failure = exc
         finally:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
+            await _stop(heartbeat)
             if not committed:
-                # Hand the window back so a rerun or another worker takes it at once;
-                # shielded so a Ctrl-C cannot interrupt the hand-back itself.
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(store.release_window(job, window, self.owner))
-        self._count(run, len(calls), result, len(details))
+                await self._release(job, window)
+            run.commit_slots.release()
+            run.active.discard(window)
+            run.poke()
+
+    async def _release(self, job: str, window: Window) -> None:
+        # Hand the window back so a rerun or another worker takes it at once; shielded
+        # so a Ctrl-C cannot interrupt the hand-back itself.
+        with contextlib.suppress(Exception):
+            await asyncio.shield(self.store.release_window(job, window, self.owner))
 
     def _count(self, run: _Run, rows: int, result: UpsertResult, details: int) -> None:
         summary = run.summary
@@ -393,7 +451,7 @@ class CallLogSync:
         summary.updated += result.updated
         summary.details += details
         if self.on_progress is not None:
-            total = summary.windows_total + summary.windows_split - run.done_before
+            total = summary.windows_total + run.added - run.done_before
             self.on_progress(
                 SyncProgress(
                     windows_done=summary.windows_done,
@@ -412,8 +470,8 @@ class CallLogSync:
                 lost.set()
                 return
 
-    async def _walk(self, window: Window) -> list[CallRecord] | None:
-        """Return the window's calls, or None when it holds too many and must be split."""
+    async def _walk(self, window: Window) -> list[CallRecord] | int:
+        """Return the window's calls, or its total when it holds too many to walk."""
         rows: dict[str, CallRecord] = {}
         pages = self.session.iter_pages(window.start, window.end)
         try:
@@ -424,7 +482,7 @@ class CallLogSync:
                     and page.total > self.max_window_rows
                     and window.seconds > 1
                 ):
-                    return None
+                    return page.total
                 for call in page.items:
                     rows[call.call_id] = call
         finally:
@@ -457,6 +515,24 @@ class CallLogSync:
         details = await self._fetch_details(ids)
         await self.store.save_details(details)
         return len(details)
+
+
+def _split(window: Window, levels: int) -> list[Window]:
+    """Halve a window ``levels`` times at once (parts of one second are not halved again).
+
+    Halving once per walk would fetch, and throw away, the first page of every
+    intermediate half; each part is checked again when it is walked anyway.
+    """
+    parts = [window]
+    for _ in range(levels):
+        parts = [half for part in parts for half in (halve(part) if part.seconds > 1 else (part,))]
+    return parts
+
+
+async def _stop(task: asyncio.Future[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _gather_or_cancel(coros: Sequence[Coroutine[Any, Any, Any]]) -> list[Any]:

@@ -225,6 +225,9 @@ async def test_incremental_picks_up_late_rows_and_late_transcripts(
             ).fetchone()
         assert transcript is not None and "text" in transcript
         assert second.start == newest + mark_after_newest - timedelta(hours=1)
+        # Earlier runs' windows are not reported as skipped by this one.
+        assert second.windows_skipped == 0
+        assert second.windows_total == second.windows_done == len(windows(second))
 
 
 async def test_bad_options_are_refused_before_any_request(tmp_path: Path) -> None:

@@ -2,15 +2,17 @@
 
 Each of ``windows`` workers loops: claim a pending window, walk it with
 ``AlohubSession.iter_pages``, optionally fetch the details of its new or changed calls,
-then commit its rows and mark it done in one store transaction. A window whose first page
-reports more rows than ``max_window_rows`` is split in halves (recursively, as the halves
-are claimed in turn) before being walked: short walks run concurrently and see less row
-drift than deep offset pagination, and no worker ever holds more than one window's rows,
-so memory is flat in the number of calls.
+then hand the rows to a commit task (which upserts them and marks the window done in one
+store transaction) and claim the next window while the store writes. A window whose first
+page reports more rows than ``max_window_rows`` is halved, as many times as its total
+needs, before being walked (each part is checked again when claimed): short walks run
+concurrently and see less row drift than deep offset pagination, and at most ``windows``
+windows being fetched plus ``windows`` waiting for their commit are in memory, so memory
+is flat in the number of calls.
 
 A window is committed whole or not at all, so a crash (or Ctrl-C) loses at most the
 windows in flight, which the next run walks again; finished windows are never fetched
-again. The incremental sync re-walks ``(high-water mark - overlap, now - settle_delay]``:
+again. The incremental sync re-walks ``[high-water mark - overlap, now - settle_delay]``:
 calls still ringing when last seen, rows that arrived late and rows changed after first
 sight come in again and are updated.
 """
@@ -123,7 +125,6 @@ class _Run:
     job: str
     summary: SyncSummary
     started: float
-    done_before: int
     commit_slots: asyncio.Semaphore
     active: set[Window] = attrs.Factory(set)
     changed: asyncio.Event = attrs.Factory(asyncio.Event)
@@ -319,11 +320,18 @@ class CallLogSync:
         store = self.store
         await store.add_windows(job, split_range(lo, hi, self.session.tz, self.every))
         counts = await store.window_counts(job)
+        # The incremental job keeps the windows of every earlier run: those are history,
+        # not windows this run skipped.
+        history = counts.done if job == INCREMENTAL_JOB else 0
         summary = SyncSummary(
-            job=job, start=lo, end=hi, windows_skipped=counts.done, windows_total=counts.total
+            job=job,
+            start=lo,
+            end=hi,
+            windows_skipped=counts.done - history,
+            windows_total=counts.total - history,
         )
         self.last_summary = summary
-        run = _Run(job, summary, time.monotonic(), counts.done, asyncio.Semaphore(self.windows))
+        run = _Run(job, summary, time.monotonic(), asyncio.Semaphore(self.windows))
         requests, retries = self.session.stats.requests, self.session.stats.retries
         try:
             await _gather_or_cancel([self._worker(run) for _ in range(self.windows)])
@@ -337,7 +345,7 @@ class CallLogSync:
             summary.retries = self.session.stats.retries - retries
         if run.failure is not None:
             raise run.failure
-        summary.windows_total = (await store.window_counts(job)).total
+        summary.windows_total = (await store.window_counts(job)).total - history
         return summary
 
     async def _worker(self, run: _Run) -> None:
@@ -451,7 +459,7 @@ class CallLogSync:
         summary.updated += result.updated
         summary.details += details
         if self.on_progress is not None:
-            total = summary.windows_total + run.added - run.done_before
+            total = summary.windows_total + run.added - summary.windows_skipped
             self.on_progress(
                 SyncProgress(
                     windows_done=summary.windows_done,

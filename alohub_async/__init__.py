@@ -35,6 +35,7 @@ from .models import (
     Transcript,
     TranscriptSegment,
 )
+from .serialization import csv_header, csv_row, to_dict, to_json_line
 
 __all__ = [
     "APIConnectionError",
@@ -64,6 +65,10 @@ __all__ = [
     "TranscriptSegment",
     "WalkIterator",
     "__version__",
+    "csv_header",
+    "csv_row",
+    "to_dict",
+    "to_json_line",
 ]
 
 

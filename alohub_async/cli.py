@@ -216,6 +216,14 @@ def _positive(name: str, value: str) -> int:
     return int(value)
 
 
+def _seconds(value: str) -> float:
+    """Read a finite, non-negative number of seconds; anything else is a ValueError."""
+    seconds = float(value)
+    if not 0.0 <= seconds < math.inf:
+        raise ValueError(value)
+    return seconds
+
+
 def _fake_fault(text: str, *, probability: float = 1.0, rate: bool = False) -> _FaultSpec:
     """Read a ``--fault`` spec: ``KIND[:option]...`` (see the option's help)."""
     kind, *options = text.strip().split(":")
@@ -235,15 +243,17 @@ def _fake_fault(text: str, *, probability: float = 1.0, rate: bool = False) -> _
             elif name == "endpoint" and value in _ENDPOINTS:
                 endpoint = value
             elif name == "retry-after":
-                retry_after = float(value)
+                retry_after = _seconds(value)
             elif name == "seconds":
-                seconds = float(value)
+                seconds = _seconds(value)
             elif option == "html":
                 html = True
             else:
                 raise argparse.ArgumentTypeError(f"unknown fault option {option!r} in {text!r}")
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number in {text!r}") from None
+            raise argparse.ArgumentTypeError(
+                f"{name} must be a number of seconds >= 0 in {text!r}"
+            ) from None
     if page is not None:
         if endpoint not in (None, "list"):
             raise argparse.ArgumentTypeError(f"page= applies to list requests only: {text!r}")

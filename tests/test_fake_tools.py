@@ -15,14 +15,16 @@ import pytest
 from test_cli import POSIX_ONLY, WAIT, fake_server
 
 from alohub_async import AlohubSession, NotFoundError
-from alohub_async.cli import ExitCode, run
+from alohub_async.cli import ExitCode, build_parser, run
 from alohub_async.testing import (
     DEFAULT_ANCHOR,
     DEFAULT_SPAN,
     DEMO_ACCESS_TOKEN,
     DEMO_API_KEY,
     CallDataset,
+    Counters,
     FakeAlohub,
+    Fault,
 )
 
 ICT = timezone(timedelta(hours=7))
@@ -60,8 +62,6 @@ async def test_counters_repr_is_one_short_line() -> None:
 
 def test_counters_repr_of_empty_and_mixed_limits() -> None:
     """No list request, and several page sizes, read as such."""
-    from alohub_async.testing import Counters
-
     assert "list_pages=<0 requests>" in repr(Counters())
     mixed = Counters(list_pages=[(1, 10), (2, 20), (3, 30), (1, 40), (9, 50), (4, 60)])
     assert "list_pages=<6 requests, pages 1-9, limits 10,20,30,40,...>" in repr(mixed)
@@ -155,7 +155,8 @@ async def test_fake_server_span_anchor_faults_counters_and_summary(no_retry_wait
         (["--fault", "503:times=x"], "times must be an integer >= 1"),
         (["--fault", "503:bogus=1"], "unknown fault option 'bogus=1'"),
         (["--fault", "503:page=2:endpoint=detail"], "page= applies to list requests only"),
-        (["--fault", "429:retry-after=soon"], "retry-after must be a number"),
+        (["--fault", "429:retry-after=soon"], "retry-after must be a number of seconds"),
+        (["--fault", "hang:seconds=-1"], "seconds must be a number of seconds >= 0"),
         (["--fault-rate", "1.5"], "a probability in [0, 1]"),
         (["--fault-rate", "0.1:503:times=2"], "unknown fault option 'times=2'"),
         (["--span", "0d"], "--span must be longer than zero"),
@@ -171,3 +172,31 @@ async def test_fake_server_bad_options_exit_2(
     err = capsys.readouterr().err
     assert message in err
     assert re.search(r"^alohub-async: error: ", err, re.MULTILINE)
+
+
+def test_fault_specs_parse_to_the_fakes_faults() -> None:
+    """Every kind and option of a spec reaches the Fault and the rule it is scripted with."""
+    args = build_parser().parse_args(
+        [
+            "fake-server",
+            "--fault",
+            "502:html:retry-after=2:times=3:endpoint=detail",
+            "--fault",
+            "hang:seconds=1.5",
+            "--fault-rate",
+            "0.1:reset:endpoint=detail",
+            "--fault-rate",
+            "0.05",
+        ]
+    )
+    status, hang = args.fault
+    assert status.fault == Fault.status(502, html=True, retry_after=2.0)
+    assert (status.endpoint, status.page, status.times) == ("detail", None, 3)
+    assert (hang.fault, hang.endpoint) == (Fault.hang(1.5), "any")
+    reset, default = args.fault_rate
+    assert (reset.probability, reset.fault, reset.endpoint) == (0.1, Fault.reset(), "detail")
+    assert (default.probability, default.fault, default.endpoint) == (
+        0.05,
+        Fault.status(503),
+        "any",
+    )

@@ -43,6 +43,7 @@ from .models import (
     Transcript,
     TranscriptSegment,
 )
+from .serialization import csv_header, csv_row, to_dict, to_json_line
 
 __all__ = [
     "APIConnectionError",
@@ -77,7 +78,11 @@ __all__ = [
     "TranscriptSegment",
     "WalkIterator",
     "__version__",
+    "csv_header",
+    "csv_row",
     "recording_file_name",
+    "to_dict",
+    "to_json_line",
 ]
 
 

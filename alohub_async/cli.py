@@ -15,6 +15,7 @@ import csv
 import enum
 import json
 import logging
+import math
 import os
 import re
 import shlex
@@ -25,14 +26,10 @@ import time
 import urllib.parse
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Any, NoReturn, Protocol, TextIO
+from typing import Any, NamedTuple, NoReturn, Protocol, TextIO
 
-import attrs
-import cattrs
-
-from ._converter import get_converter, unstructure
 from ._doctor import configuration_failure
 from ._protocol import DEFAULT_BASE_URL
 from ._recordings import RecordingOutcome, RecordingResult, recording_file_name
@@ -48,7 +45,25 @@ from .errors import (
     ServerError,
 )
 from .models import CallDetail, CallRecord, Stats
-from .testing import FakeAlohub, Fault, RecordingFault
+from .serialization import (
+    _UNSAFE_BEYOND_C0,
+    _json_text,
+    csv_header,
+    csv_row,
+    to_dict,
+    to_json_line,
+)
+from .testing import (
+    DEFAULT_ANCHOR,
+    DEFAULT_SPAN,
+    Counters,
+    Endpoint,
+    FakeAlohub,
+    Fault,
+    RecordingFault,
+)
+from .testing._data import parse_time
+from .testing._fake import COUNTERS_PATH
 
 __all__ = ["ExitCode", "build_parser", "main", "run"]
 
@@ -61,9 +76,7 @@ ENV_BASE_URL = "ALOHUB_BASE_URL"
 PROGRESS_INTERVAL = 0.25
 
 #: The columns of ``--format csv``, in model order (``raw`` is the server's own record).
-CSV_FIELDS: tuple[str, ...] = tuple(
-    field.name for field in attrs.fields(CallRecord) if field.name != "raw"
-)
+CSV_FIELDS: tuple[str, ...] = tuple(csv_header())
 
 
 class ExitCode(enum.IntEnum):
@@ -176,6 +189,127 @@ def _general_options() -> _Parser:
     return parent
 
 
+class _FaultSpec(NamedTuple):
+    """A fault asked for on the ``fake-server`` command line, and the requests it targets."""
+
+    text: str
+    fault: Fault
+    endpoint: Endpoint
+    page: int | None
+    times: int
+    probability: float
+
+
+_SPAN = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+_ENDPOINTS: tuple[Endpoint, ...] = ("list", "detail", "recording", "any")
+
+
+def _fake_span(text: str) -> timedelta:
+    """Read ``--span``: days, hours, minutes and seconds, e.g. ``7d``, ``1d12h``, ``90m``."""
+    match = _SPAN.fullmatch(text.strip())
+    if match is None or not text.strip():
+        raise argparse.ArgumentTypeError(f"not a duration such as 7d, 36h or 1d12h: {text!r}")
+    days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    span = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    if not span:
+        raise argparse.ArgumentTypeError("--span must be longer than zero")
+    return span
+
+
+def _fake_anchor(text: str) -> datetime:
+    """Read ``--anchor``: ISO 8601, a naive time on the fake's clock (Asia/Ho_Chi_Minh)."""
+    try:
+        return parse_time(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+
+
+def _positive(name: str, value: str) -> int:
+    """Read a positive integer option of a fault spec."""
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{name} must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
+def _seconds(value: str) -> float:
+    """Read a finite, non-negative number of seconds; anything else is a ValueError."""
+    seconds = float(value)
+    if not 0.0 <= seconds < math.inf:
+        raise ValueError(value)
+    return seconds
+
+
+def _fake_fault(text: str, *, probability: float = 1.0, rate: bool = False) -> _FaultSpec:
+    """Read a ``--fault`` spec: ``KIND[:option]...`` (see the option's help)."""
+    kind, *options = text.strip().split(":")
+    endpoint: Endpoint | None = None
+    page: int | None = None
+    times = 1
+    html = False
+    retry_after: float | None = None
+    seconds: float | None = None
+    for option in options:
+        name, _, value = option.partition("=")
+        try:
+            if name == "page":
+                page = _positive(name, value)
+            elif name == "times" and not rate:
+                times = _positive(name, value)
+            elif name == "endpoint" and value in _ENDPOINTS:
+                endpoint = value
+            elif name == "retry-after":
+                retry_after = _seconds(value)
+            elif name == "seconds":
+                seconds = _seconds(value)
+            elif option == "html":
+                html = True
+            else:
+                raise argparse.ArgumentTypeError(f"unknown fault option {option!r} in {text!r}")
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{name} must be a number of seconds >= 0 in {text!r}"
+            ) from None
+    if page is not None:
+        if endpoint not in (None, "list"):
+            raise argparse.ArgumentTypeError(f"page= applies to list requests only: {text!r}")
+        endpoint = "list"
+    fault: Fault
+    try:
+        if kind.isdigit():
+            fault = Fault.status(int(kind), html=html, retry_after=retry_after)
+        elif kind == "reset":
+            fault = Fault.reset()
+        elif kind == "malformed-json":
+            fault = Fault.malformed_json()
+        elif kind == "failure-body":
+            fault = Fault.failure_body()
+        elif kind == "hang":
+            fault = Fault.hang(seconds)
+        else:
+            raise argparse.ArgumentTypeError(
+                f"a fault is a status (e.g. 503) or reset, malformed-json, failure-body or "
+                f"hang, got {kind!r}"
+            )
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{exc} in {text!r}") from None
+    return _FaultSpec(text, fault, endpoint or "any", page, times, probability)
+
+
+def _fake_fault_rate(text: str) -> _FaultSpec:
+    """Read a ``--fault-rate`` spec: ``P[:SPEC]``, the fault 503 unless SPEC says otherwise."""
+    head, _, spec = text.strip().partition(":")
+    try:
+        probability = float(head)
+    except ValueError:
+        probability = math.nan
+    if not 0.0 <= probability <= 1.0:
+        raise argparse.ArgumentTypeError(f"a probability in [0, 1] comes first, got {head!r}")
+    if not spec or "=" in spec.split(":")[0] or spec.split(":")[0] == "html":
+        spec = ":".join(filter(None, ("503", spec)))  # options only: the default fault
+    parsed = _fake_fault(spec, probability=probability, rate=True)
+    return parsed._replace(text=text)
+
+
 _DEFAULTS: dict[str, Any] = {
     "api_key": None,
     "access_token": None,
@@ -259,6 +393,43 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.04,
         metavar="SECONDS",
         help="delay per request (default: 0.04)",
+    )
+    fake.add_argument(
+        "--anchor",
+        type=_fake_anchor,
+        default=DEFAULT_ANCHOR,
+        metavar="TIME",
+        help="start time of the newest call, ISO 8601; naive = Asia/Ho_Chi_Minh "
+        "(default: 2026-01-31T23:59:59+07:00)",
+    )
+    fake.add_argument(
+        "--span",
+        type=_fake_span,
+        default=DEFAULT_SPAN,
+        metavar="DURATION",
+        help="how far back from --anchor the calls are spread, e.g. 7d, 36h, 1d12h, 90m "
+        "(default: from 2026-01-01 00:00:00 to the anchor)",
+    )
+    fake.add_argument(
+        "--fault",
+        action="append",
+        type=_fake_fault,
+        default=[],
+        metavar="SPEC",
+        help="answer the next matching request(s) with a fault; repeatable. SPEC is a status "
+        "(429, 503...) or reset, malformed-json, failure-body, hang, then options: "
+        "page=N (list page N), endpoint=list|detail|recording|any, times=N, "
+        "retry-after=SECONDS, html, seconds=N (hang). E.g. 503:page=3, 429:retry-after=1:times=2",
+    )
+    fake.add_argument(
+        "--fault-rate",
+        action="append",
+        type=_fake_fault_rate,
+        default=[],
+        metavar="P[:SPEC]",
+        help="inject a fault into each matching request with probability P (seeded by --seed); "
+        "SPEC as for --fault without times, 503 by default; repeatable. E.g. 0.05, "
+        "0.1:502:endpoint=list",
     )
     fake.add_argument(
         "--api-key",
@@ -485,18 +656,10 @@ def _missing_subcommand(parser: argparse.ArgumentParser) -> Callable[..., NoRetu
 # --- output helpers ----------------------------------------------------------------------
 
 
-# Characters a terminal may act on instead of showing them, beyond the C0 controls:
-# DEL and the C1 controls (0x9b is a one-byte CSI on some terminals), the bidirectional
-# marks, embeddings, overrides and isolates that reorder what is shown (so a line can read
-# differently from what it holds), the line and paragraph separators, and lone surrogates
-# (a JSON body may hold them, and no encoding can write them).
-_UNSAFE_BEYOND_C0 = r"\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff"
-# With the C0 controls (ESC starts colour, cursor, title and OSC 52 clipboard sequences;
+# Beyond the characters JSON output escapes (see alohub_async.serialization), the C0
+# controls (ESC starts colour, cursor, title and OSC 52 clipboard sequences;
 # CR and BS overwrite what was printed), everything `_printable` escapes.
 _TERMINAL_UNSAFE = re.compile(rf"[\x00-\x1f{_UNSAFE_BEYOND_C0}]")
-# json.dumps already escapes the C0 controls inside strings, and the only ones outside
-# strings are its own indentation newlines, which must stay.
-_JSON_UNSAFE = re.compile(f"[{_UNSAFE_BEYOND_C0}]")
 _NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -519,21 +682,6 @@ def _printable(text: str) -> str:
     piece of it that reaches a terminal goes through here, so none of them acts.
     """
     return _TERMINAL_UNSAFE.sub(_visible_escape, text)
-
-
-def _json_escape(match: re.Match[str]) -> str:
-    r"""Spell one character as a JSON ``\uXXXX`` escape."""
-    return f"\\u{ord(match[0]):04x}"
-
-
-def _json_text(value: Any, *, indent: int | None = None) -> str:
-    r"""Serialize ``value`` as JSON that is exact and also safe to show on a terminal.
-
-    Non-ASCII text stays readable (``ensure_ascii=False``); the characters `_printable`
-    would escape become ``\uXXXX`` escapes (json.dumps already does so for the C0
-    controls), which every JSON reader decodes back to the very same text.
-    """
-    return _JSON_UNSAFE.sub(_json_escape, json.dumps(value, ensure_ascii=False, indent=indent))
 
 
 def _say(message: str) -> None:
@@ -690,80 +838,46 @@ class _RecordWriter(Protocol):
 
 
 class _JsonlWriter:
-    """One JSON object per line: the record's unstructured fields, non-ASCII kept as is."""
+    """One JSON object per line (`to_json_line`), non-ASCII kept as is."""
 
-    def __init__(self, stream: TextIO, converter: cattrs.Converter) -> None:
+    def __init__(self, stream: TextIO) -> None:
         self._stream = stream
-        self._converter = converter
 
     def header(self) -> None:
         """Write nothing: JSON lines have no header."""
 
     def write(self, record: CallRecord) -> None:
         """Write ``record`` as one line of JSON."""
-        self._stream.write(_json_text(unstructure(self._converter, record)) + "\n")
-
-
-# Spreadsheets run a cell that starts with one of these as a formula: =HYPERLINK(...) that
-# sends data away, or a DDE payload such as =cmd|' /C calc'!A0. Some importers drop a
-# leading tab or CR and then read the formula behind it.
-_FORMULA_START = ("=", "@", "+", "-", "\t", "\r")
-# A sign is harmless when it starts a number or a phone number (+84901234567, -12.5): with
-# no letter there can be no function or reference. Checking only the character after the
-# sign would let "-2+3+cmd|' /C calc'!A0" through, so the whole cell must look like one.
-_SIGNED_NUMBER = re.compile(r"[+-]\d[\d .,()/-]*")
-
-
-def _defuse_formula(cell: str) -> str:
-    """Prefix ``'`` to a cell a spreadsheet would run as a formula (it then shows as text)."""
-    if cell.startswith(_FORMULA_START) and not _SIGNED_NUMBER.fullmatch(cell):
-        return "'" + cell
-    return cell
+        self._stream.write(to_json_line(record))
 
 
 class _CsvWriter:
-    """CSV with one header row of `CSV_FIELDS`.
+    """CSV with one header row of `CSV_FIELDS`, rows from `csv_row`.
 
     Unless ``raw``, cells a spreadsheet would run as formulas are defused; on a terminal,
     cells are also made printable (nothing parses a screen, so exactness does not matter
     there, and the cells are server text).
     """
 
-    def __init__(self, stream: TextIO, converter: cattrs.Converter, *, raw: bool = False) -> None:
-        self._converter = converter
-        self._writer = csv.DictWriter(
-            stream, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n"
-        )
+    def __init__(self, stream: TextIO, *, raw: bool = False) -> None:
+        self._writer = csv.writer(stream, lineterminator="\n")
         # The csv module quotes a cell only for the characters of its own line terminator,
         # so a CR inside a cell would go out bare and split the row for every reader. Rows
         # holding one are written with every cell quoted instead.
-        self._quoted = csv.DictWriter(
-            stream,
-            fieldnames=CSV_FIELDS,
-            extrasaction="ignore",
-            lineterminator="\n",
-            quoting=csv.QUOTE_ALL,
-        )
+        self._quoted = csv.writer(stream, lineterminator="\n", quoting=csv.QUOTE_ALL)
         self._raw = raw
         self._terminal = _is_tty(stream)
 
     def header(self) -> None:
         """Write the header row."""
-        self._writer.writeheader()
+        self._writer.writerow(CSV_FIELDS)
 
     def write(self, record: CallRecord) -> None:
         """Write ``record`` as one CSV row."""
-        row = unstructure(self._converter, record)
-        bare_cr = False
-        for name, cell in row.items():
-            if isinstance(cell, str):
-                if not self._raw:
-                    cell = _defuse_formula(cell)
-                if self._terminal:
-                    cell = _printable(cell)
-                row[name] = cell
-                bare_cr = bare_cr or "\r" in cell
-        (self._quoted if bare_cr else self._writer).writerow(row)
+        row = csv_row(record, defuse_formulas=not self._raw)
+        if self._terminal:
+            row = [_printable(cell) for cell in row]
+        (self._quoted if any("\r" in cell for cell in row) else self._writer).writerow(row)
 
 
 _TABLE: tuple[tuple[str, int, str], ...] = (
@@ -859,15 +973,14 @@ async def _calls_list(args: argparse.Namespace) -> int:
         raise _UsageError("--csv-raw applies only to --format csv")
     async with _session(args, page_size=args.page_size, concurrency=args.concurrency) as alohub:
         walk = alohub.iter_calls(args.start, args.end)  # bad arguments raise here
-        converter = get_converter(alohub.tz)
         to_stdout = args.output in (None, "-")
         progress = _Progress(_progress_stream(args, to_stdout))
         with _output_stream(args.output) as stream:
             writer: _RecordWriter
             if args.format == "jsonl":
-                writer = _JsonlWriter(stream, converter)
+                writer = _JsonlWriter(stream)
             elif args.format == "csv":
-                writer = _CsvWriter(stream, converter, raw=args.csv_raw)
+                writer = _CsvWriter(stream, raw=args.csv_raw)
             else:
                 writer = _TableWriter(stream, alohub.tz)
             # The header waits for the first record (or the end of an empty walk), so a
@@ -960,8 +1073,7 @@ async def _calls_get(args: argparse.Namespace) -> int:
         if args.transcript:
             code = _print_transcript(detail, args.transcript)
         elif args.json:
-            data = unstructure(get_converter(alohub.tz), detail)
-            print(_json_text(data, indent=2))
+            print(_json_text(to_dict(detail), indent=2))
         else:
             _print_detail(detail, alohub.tz)
         sys.stdout.flush()
@@ -1085,7 +1197,13 @@ async def _fake_server(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         latency=args.latency,
+        anchor=args.anchor,
+        span=args.span,
     )
+    for spec in args.fault:
+        fake.script(*[spec.fault] * spec.times, endpoint=spec.endpoint, page=spec.page)
+    for spec in args.fault_rate:
+        fake.error_rate(spec.probability, spec.fault, endpoint=spec.endpoint, page=spec.page)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     installed: list[tuple[signal.Signals, Any]] = []
@@ -1104,12 +1222,12 @@ async def _fake_server(args: argparse.Namespace) -> int:
                 f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
             ) from None
         try:
-            _print_banner(fake, quiet=args.quiet)
+            _print_banner(fake, args)
             await stop.wait()
         finally:
             await fake.close()
         if not args.quiet:
-            print("Fake Alohub stopped.", flush=True)
+            print(f"Fake Alohub stopped. {_served(fake.counters)}", flush=True)
     finally:
         for sig, previous in installed:
             loop.remove_signal_handler(sig)
@@ -1118,10 +1236,10 @@ async def _fake_server(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def _print_banner(fake: FakeAlohub, *, quiet: bool) -> None:
+def _print_banner(fake: FakeAlohub, args: argparse.Namespace) -> None:
     """Print where the fake listens, its credentials and how to point the CLI at it."""
     print(f"Fake Alohub listening on {fake.url}", flush=True)
-    if quiet:
+    if args.quiet:
         return
     first = fake.data.anchor - fake.data.span
     exports = " ".join(
@@ -1137,6 +1255,8 @@ def _print_banner(fake: FakeAlohub, *, quiet: bool) -> None:
         f"{first.isoformat(' ')} to {fake.data.anchor.isoformat(' ')}\n"
         f"  API key:      {fake.api_key}\n"
         f"  access token: {fake.access_token}\n"
+        f"  faults:       {_faults_text(args)}\n"
+        f"  counters:     GET {fake.url}{COUNTERS_PATH} (JSON)\n"
         "\n"
         "Point the client at it:\n"
         f"  export {exports}\n"
@@ -1145,6 +1265,23 @@ def _print_banner(fake: FakeAlohub, *, quiet: bool) -> None:
         "\n"
         "Press Ctrl-C to stop.",
         flush=True,
+    )
+
+
+def _faults_text(args: argparse.Namespace) -> str:
+    """Describe the faults the command line asked for, as they were given."""
+    given = [f"--fault {spec.text}" for spec in args.fault]
+    given += [f"--fault-rate {spec.text}" for spec in args.fault_rate]
+    return ", ".join(given) or "none"
+
+
+def _served(counters: Counters) -> str:
+    """Summarise a fake's counters in one line, for the exit of ``fake-server``."""
+    parts = " · ".join(f"{name} {count:,}" for name, count in counters.by_endpoint.most_common())
+    return (
+        f"Served {counters.requests:,} requests{f' ({parts})' if parts else ''}, "
+        f"{counters.faults:,} {'fault' if counters.faults == 1 else 'faults'} injected, "
+        f"at most {counters.max_in_flight:,} in flight."
     )
 
 

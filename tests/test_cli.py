@@ -1019,6 +1019,7 @@ async def test_demo_prints_the_summary(
     assert await run(["demo"]) == 0
     out, err = capsys.readouterr()
     assert "calls         2,000" in out
+    assert "iter_calls(2026-01-01 00:00:00 .. 2026-01-31 23:59:59," in out  # whole days
     assert "retries 2" in out
     assert "Transcript of " in out
     assert re.search(r"[\d.]+s at concurrency 1 \([\d.]+x faster\)", out)

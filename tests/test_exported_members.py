@@ -7,6 +7,7 @@ import pytest
 import alohub_async
 import alohub_async.errors
 import alohub_async.models
+import alohub_async.serialization
 
 EXPECTED = {
     "APIConnectionError",
@@ -42,6 +43,10 @@ EXPECTED = {
     "WalkIterator",
     "__version__",
     "recording_file_name",
+    "csv_header",
+    "csv_row",
+    "to_dict",
+    "to_json_line",
 }
 
 
@@ -70,8 +75,8 @@ def test_exported_objects_are_documented() -> None:
 
 
 def test_errors_and_models_are_reexported() -> None:
-    """Everything public in errors and models is also importable from the top level."""
-    for module in (alohub_async.errors, alohub_async.models):
+    """Everything public in errors, models and serialization is importable from the top."""
+    for module in (alohub_async.errors, alohub_async.models, alohub_async.serialization):
         for name in module.__all__:
             assert getattr(alohub_async, name) is getattr(module, name)
 

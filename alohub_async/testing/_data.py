@@ -61,8 +61,11 @@ LOCAL_TZ: Final = ZoneInfo("Asia/Ho_Chi_Minh")
 DEFAULT_ANCHOR: Final = datetime(2026, 1, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=7)))
 """Start time of the newest synthetic call unless configured: 2026-01-31T23:59:59+07:00."""
 
-DEFAULT_SPAN: Final = timedelta(days=30)
-"""How far back from the anchor the synthetic calls are spread unless configured."""
+# The span ends the second after DEFAULT_ANCHOR - DEFAULT_SPAN, so the default log covers
+# whole days: a walk of "2026-01-01" .. "2026-01-31" gets every call, Jan 1 included.
+DEFAULT_SPAN: Final = timedelta(days=31) - timedelta(seconds=1)
+"""How far back from the anchor the synthetic calls are spread unless configured: 30 days,
+23:59:59, so the default calls fill 2026-01-01 00:00:01 to 2026-01-31 23:59:59 (+07:00)."""
 
 _UTC_OFFSET_S: Final = 7 * 3600  # Vietnam has kept UTC+07:00, without DST, since 1975.
 _KIND_BASE: Final = 0

@@ -70,8 +70,12 @@ LIST_PATH: Final = "/api/report/call-logs"
 """Path of the list endpoint (POST)."""
 
 COUNTERS_PATH: Final = "/_fake/counters"
-"""Path of the fake's own counters (GET, no credentials): what a test in another process
-reads to see what the server was asked. It is not counted itself."""
+"""Path of the fake's own counters endpoint (GET, no credentials), answering `Counters.as_dict`
+as JSON: what a test in another process reads to see what the server was asked. It is not
+counted itself."""
+
+# How many distinct page sizes a Counters repr lists before it says "...".
+_LIMITS_SHOWN: Final = 4
 
 _FAR_FUTURE: Final = datetime(9999, 12, 31, tzinfo=timezone.utc)
 _JSON_TYPE: Final = "application/json"
@@ -97,7 +101,7 @@ _CODES: Final = {
 }
 
 DOCUMENTED_RECORDS_KEYS: Final = ("data", "items", "list", "records", "rows", "results", "content")
-"""Keys under which DESIGN.md says a list response may hold its records."""
+"""Keys under which a list response may hold its records (the client reads each)."""
 
 DOCUMENTED_TOTAL_KEYS: Final = (
     "total",
@@ -109,7 +113,7 @@ DOCUMENTED_TOTAL_KEYS: Final = (
     "totalItems",
     "count",
 )
-"""Keys under which DESIGN.md says a list response may hold its total."""
+"""Keys under which a list response may hold its total (the client reads each)."""
 
 
 def _dumps(value: Any) -> bytes:
@@ -248,7 +252,7 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
 
 @attrs.frozen
 class Envelope:
-    """The shape of the fake's responses, one of those DESIGN.md says a client must read.
+    """The shape of the fake's responses, one of those the client must read.
 
     The default is the shape of Alohub's sibling APIs:
     ``{"success": "1", "error_code": "SUCCESS", "error_message": "SUCCESS",
@@ -295,7 +299,7 @@ class Envelope:
 
     @classmethod
     def documented(cls) -> tuple[Envelope, ...]:
-        """Return every list shape DESIGN.md describes, for parametrized client tests.
+        """Return every list shape the client must read, for parametrized client tests.
 
         That is the bare list; the records under each documented key, with each
         documented total key or none; and under ``data`` one level down, with the total
@@ -466,6 +470,10 @@ class Fault:
 class Counters:
     """What the fake saw, measured server side; ``FakeAlohub.reset_counters()`` zeroes it.
 
+    ``print(fake.counters)`` is one line: `list_pages` shows there as a summary
+    (``<2000 requests, pages 1-40, limit 50>``). `as_dict` gives every value as JSON-ready
+    data, which a running fake also serves at ``GET /_fake/counters``.
+
     Attributes:
         requests: Requests to the three endpoints.
         by_endpoint: The same, per endpoint (``"list"``, ``"detail"``, ``"recording"``).
@@ -482,6 +490,45 @@ class Counters:
     faults: int = 0
     in_flight: int = 0
     max_in_flight: int = 0
+
+    def __repr__(self) -> str:
+        # A long walk records thousands of (page, limit) pairs: the repr summarises them,
+        # so print(fake.counters) stays one readable line. The list itself is unchanged.
+        return (
+            f"Counters(requests={self.requests}, by_endpoint={dict(self.by_endpoint)}, "
+            f"list_pages={self._pages_summary()}, faults={self.faults}, "
+            f"in_flight={self.in_flight}, max_in_flight={self.max_in_flight})"
+        )
+
+    def _pages_summary(self) -> str:
+        """Summarise `list_pages`: ``<120 requests, pages 1-24, limit 50>``."""
+        pairs = self.list_pages
+        if not pairs:
+            return "<0 requests>"
+        pages = [page for page, _ in pairs]
+        limits = sorted({limit for _, limit in pairs})
+        shown = ",".join(map(str, limits[:_LIMITS_SHOWN]))
+        if len(limits) > _LIMITS_SHOWN:
+            shown += ",..."
+        word = "limit" if len(limits) == 1 else "limits"
+        count = "request" if len(pairs) == 1 else "requests"
+        return f"<{len(pairs)} {count}, pages {min(pages)}-{max(pages)}, {word} {shown}>"
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the counters as a JSON-ready dict (what ``GET /_fake/counters`` answers).
+
+        Returns:
+            ``requests``, ``by_endpoint``, ``list_pages`` (``[page, limit]`` pairs in
+            arrival order), ``faults``, ``in_flight`` and ``max_in_flight``.
+        """
+        return {
+            "requests": self.requests,
+            "by_endpoint": dict(self.by_endpoint),
+            "list_pages": [[page, limit] for page, limit in self.list_pages],
+            "faults": self.faults,
+            "in_flight": self.in_flight,
+            "max_in_flight": self.max_in_flight,
+        }
 
 
 @attrs.define
@@ -1085,17 +1132,12 @@ class FakeAlohub:
         self._recording_faults.extend(faults)
 
     async def _handle_counters(self, request: web.Request) -> web.StreamResponse:
-        """Serve ``GET /_fake/counters``: requests, per endpoint, faults, list pages seen."""
-        counters = self.counters
-        return _json_response(
-            {
-                "requests": counters.requests,
-                "by_endpoint": dict(counters.by_endpoint),
-                "list_pages": len(counters.list_pages),
-                "faults": counters.faults,
-                "max_in_flight": counters.max_in_flight,
-            }
-        )
+        """Serve ``GET /_fake/counters``: what the fake saw, for programs outside the process.
+
+        It is the fake's own endpoint, not Alohub's: it is not counted, not delayed, takes
+        no credentials (counters hold none) and no fault applies to it.
+        """
+        return _json_response(self.counters.as_dict())
 
     async def _handle_recording(self, request: web.Request) -> web.StreamResponse:
         """Serve ``GET /recordings/{call_id}.wav`` (no credentials needed; Range honoured)."""

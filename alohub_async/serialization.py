@@ -1,0 +1,219 @@
+"""Public serialization of call records and details: JSON-ready dicts, JSON lines, CSV rows.
+
+These are the functions the ``alohub-async`` command line writes its ``jsonl`` and ``csv``
+output with, so a script that calls them writes exactly what the CLI writes:
+
+* `to_dict` turns a `CallRecord` or `CallDetail` into a dict in model field order, with
+  datetimes as ISO 8601 strings with their offset (``"2026-01-21T09:52:27+07:00"``, never
+  the ``str()`` form with a space), ``direction`` as its value (``"inbound"``), a transcript
+  as ``{"text", "segments": [{"text", "speaker", "start", "end"}, ...]}`` and ``None`` kept
+  as ``None``. The server's own record, ``raw``, is left out unless asked for: it repeats
+  the mapped fields under the server's names.
+* `to_json_line` is that dict as one line of JSON (UTF-8 text kept readable).
+* `csv_header` and `csv_row` are the header and the cells of one CSV row, for
+  ``csv.writer``; cells a spreadsheet would run as a formula are defused by default.
+
+The dict is built field by field from a per-class plan, not through a generic unstructure
+pass: bulk export calls this once per record, so the per-record work is kept to a loop over
+the fields.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import re
+from datetime import datetime
+from typing import Any, Final
+
+import attrs
+
+from alohub_async.models import CallRecord, Transcript, TranscriptSegment
+
+__all__ = ["csv_header", "csv_row", "to_dict", "to_json_line"]
+
+# Characters a terminal may act on instead of showing them, beyond the C0 controls:
+# DEL and the C1 controls (0x9b is a one-byte CSI on some terminals), the bidirectional
+# marks, embeddings, overrides and isolates that reorder what is shown (so a line can read
+# differently from what it holds), the line and paragraph separators, and lone surrogates
+# (a JSON body may hold them, and no encoding can write them).
+_UNSAFE_BEYOND_C0: Final = r"\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff"
+# json.dumps already escapes the C0 controls inside strings, and the only ones outside
+# strings are its own indentation newlines, which must stay.
+_JSON_UNSAFE: Final = re.compile(f"[{_UNSAFE_BEYOND_C0}]")
+
+# Spreadsheets run a cell that starts with one of these as a formula: =HYPERLINK(...) that
+# sends data away, or a DDE payload such as =cmd|' /C calc'!A0. Some importers drop a
+# leading tab or CR and then read the formula behind it.
+_FORMULA_START: Final = ("=", "@", "+", "-", "\t", "\r")
+# A sign is harmless when it starts a number or a phone number (+84901234567, -12.5): with
+# no letter there can be no function or reference. Checking only the character after the
+# sign would let "-2+3+cmd|' /C calc'!A0" through, so the whole cell must look like one.
+_SIGNED_NUMBER: Final = re.compile(r"[+-]\d[\d .,()/-]*")
+
+_RAW: Final = "raw"
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    r"""Spell one character as a JSON ``\uXXXX`` escape."""
+    return f"\\u{ord(match[0]):04x}"
+
+
+def _json_text(value: Any, *, indent: int | None = None) -> str:
+    r"""Serialize ``value`` as JSON that is exact and also safe to show on a terminal.
+
+    Non-ASCII text stays readable (``ensure_ascii=False``); the characters a terminal would
+    act on become ``\uXXXX`` escapes (json.dumps already does so for the C0 controls), which
+    every JSON reader decodes back to the very same text.
+    """
+    return _JSON_UNSAFE.sub(_json_escape, json.dumps(value, ensure_ascii=False, indent=indent))
+
+
+def _defuse_formula(cell: str) -> str:
+    """Prefix ``'`` to a cell a spreadsheet would run as a formula (it then shows as text)."""
+    if cell.startswith(_FORMULA_START) and not _SIGNED_NUMBER.fullmatch(cell):
+        return "'" + cell
+    return cell
+
+
+def _segment_dict(segment: TranscriptSegment) -> dict[str, Any]:
+    return {
+        "text": segment.text,
+        "speaker": segment.speaker,
+        "start": segment.start,
+        "end": segment.end,
+    }
+
+
+def _transcript_dict(transcript: Transcript) -> dict[str, Any]:
+    return {
+        "text": transcript.text,
+        "segments": [_segment_dict(segment) for segment in transcript.segments],
+    }
+
+
+# The fields of each record class, ``raw`` last and apart, resolved once per class.
+_PLANS: dict[type[CallRecord], tuple[str, ...]] = {}
+
+
+def _fields(cls: type[CallRecord]) -> tuple[str, ...]:
+    names = _PLANS.get(cls)
+    if names is None:
+        names = _PLANS[cls] = tuple(field.name for field in attrs.fields(cls) if field.name != _RAW)
+    return names
+
+
+def _value(value: Any) -> Any:
+    """Return one field's JSON-ready value."""
+    if isinstance(value, enum.Enum):  # before str: Direction is a str enum
+        return value.value
+    if value is None or isinstance(value, (str, int, float)):
+        return value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Transcript):
+        return _transcript_dict(value)
+    raise TypeError(f"cannot serialize a {type(value).__name__}")  # pragma: no cover
+
+
+def to_dict(record: CallRecord, *, raw: bool = False) -> dict[str, Any]:
+    """Return a JSON-ready dict of a call record or call detail, in model field order.
+
+    Datetimes become ISO 8601 strings with their offset, ``direction`` its value
+    (``"inbound"``), a detail's transcript ``{"text", "segments": [...]}`` (each segment
+    ``{"text", "speaker", "start", "end"}``); absent values stay ``None``.
+
+    Args:
+        record: A `CallRecord` or `CallDetail`.
+        raw: Add ``"raw"``, a copy of the record exactly as the server sent it.
+
+    Returns:
+        A new dict that ``json.dumps`` accepts as is.
+
+    Raises:
+        TypeError: When ``record`` is not a `CallRecord` (or `CallDetail`).
+    """
+    if not isinstance(record, CallRecord):
+        raise TypeError(f"expected a CallRecord or CallDetail, got {type(record).__name__}")
+    result = {name: _value(getattr(record, name)) for name in _fields(type(record))}
+    if raw:
+        result[_RAW] = dict(record.raw)
+    return result
+
+
+def to_json_line(record: CallRecord, *, raw: bool = False) -> str:
+    r"""Return a call record or detail as one line of JSON, ending with ``"\n"``.
+
+    The object is `to_dict`'s. Non-ASCII text is kept readable; control, bidirectional
+    and other characters a terminal would act on are written as ``\uXXXX`` escapes, so the
+    line is safe to print and decodes to exactly the same text.
+
+    Args:
+        record: A `CallRecord` or `CallDetail`.
+        raw: Add ``"raw"``, the record exactly as the server sent it.
+
+    Returns:
+        The line, newline included: write it as is to a ``.jsonl`` file.
+
+    Raises:
+        TypeError: When ``record`` is not a `CallRecord` (or `CallDetail`).
+    """
+    return _json_text(to_dict(record, raw=raw)) + "\n"
+
+
+def csv_header(cls: type[CallRecord] = CallRecord, *, raw: bool = False) -> list[str]:
+    """Return the CSV header that `csv_row` rows match: the model's field names, in order.
+
+    Args:
+        cls: `CallRecord` (the default) or `CallDetail` (adds ``transcript``).
+        raw: Add a last ``raw`` column.
+
+    Returns:
+        The column names.
+
+    Raises:
+        TypeError: When ``cls`` is not `CallRecord` or a subclass.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, CallRecord)):
+        raise TypeError(f"expected CallRecord or CallDetail, got {cls!r}")
+    names = list(_fields(cls))
+    if raw:
+        names.append(_RAW)
+    return names
+
+
+def _cell(value: Any) -> str:
+    """Write one JSON-ready value as a CSV cell."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (dict, list)):
+        return _json_text(value)
+    return str(value)
+
+
+def csv_row(record: CallRecord, *, raw: bool = False, defuse_formulas: bool = True) -> list[str]:
+    """Return the cells of one CSV row of a call record or detail, for ``csv.writer``.
+
+    The cells are `to_dict`'s values in `csv_header` order: ``None`` is an empty cell,
+    numbers their ``str()``, a transcript or ``raw`` compact JSON.
+
+    Args:
+        record: A `CallRecord` or `CallDetail`.
+        raw: Add a last cell holding the server's record as JSON (see ``csv_header(raw=True)``).
+        defuse_formulas: Prefix ``'`` to cells a spreadsheet would run as a formula (they
+            start with ``=``, ``@``, ``+``, ``-``, a tab or CR, and are not a signed number
+            such as a phone number ``+84901234567``), so opening the file runs nothing.
+            Pass False to write every cell exactly as received.
+
+    Returns:
+        The cells, one per header column.
+
+    Raises:
+        TypeError: When ``record`` is not a `CallRecord` (or `CallDetail`).
+    """
+    cells = [_cell(value) for value in to_dict(record, raw=raw).values()]
+    if defuse_formulas:
+        cells = [_defuse_formula(cell) for cell in cells]
+    return cells

@@ -1,0 +1,219 @@
+"""Public serialization: dicts, JSON lines and CSV rows, and the CLI writing exactly those."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import attrs
+import pytest
+
+from alohub_async import (
+    CallDetail,
+    CallRecord,
+    Direction,
+    Transcript,
+    TranscriptSegment,
+    csv_header,
+    csv_row,
+    to_dict,
+    to_json_line,
+)
+from alohub_async.cli import CSV_FIELDS, run
+from alohub_async.testing import FakeAlohub
+
+ICT = timezone(timedelta(hours=7))
+STARTED = datetime(2026, 1, 21, 9, 52, 27, tzinfo=ICT)
+RANGE = ["--start", "2026-01-01", "--end", "2026-01-31"]
+RAW = {"call_id": "20260121095227-IMCRRNJW-342", "starttime": "2026-01-21 09:52:27", "x": [1]}
+
+
+def make_record(**changes: Any) -> CallRecord:
+    """A record with every kind of field set; ``changes`` override fields."""
+    fields: dict[str, Any] = {
+        "call_id": "20260121095227-IMCRRNJW-342",
+        "started_at": STARTED,
+        "answered_at": None,
+        "ended_at": STARTED + timedelta(seconds=75),
+        "duration": 75.0,
+        "direction": Direction.INBOUND,
+        "caller": "0901234567",
+        "agent": "Nguyễn Văn An",
+        "raw": RAW,
+    }
+    fields.update(changes)
+    return CallRecord(**fields)
+
+
+def make_detail() -> CallDetail:
+    """A detail with a two-segment transcript."""
+    transcript = Transcript(
+        text="Dạ, em chào anh chị\nChào em",
+        segments=(
+            TranscriptSegment("Dạ, em chào anh chị", "agent", 0.0, 2.5),
+            TranscriptSegment("Chào em", "customer", 2.9, None),
+        ),
+    )
+    return CallDetail(**attrs.asdict(make_record(), recurse=False), transcript=transcript)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeAlohub]:
+    """A small fake with the default data."""
+    async with FakeAlohub(calls=60, seed=5) as f:
+        yield f
+
+
+def test_to_dict_is_json_ready_in_model_order() -> None:
+    """ISO 8601 times with a ``T`` and offset, the direction's value, None kept, no raw."""
+    out = to_dict(make_record())
+    assert list(out) == csv_header() == list(CSV_FIELDS)
+    assert out["started_at"] == "2026-01-21T09:52:27+07:00"
+    assert out["ended_at"] == "2026-01-21T09:53:42+07:00"
+    assert out["answered_at"] is None
+    assert out["direction"] == "inbound"
+    assert type(out["direction"]) is str
+    assert out["duration"] == 75.0
+    assert json.loads(json.dumps(out)) == out
+
+
+def test_to_dict_raw_is_an_optional_plain_copy() -> None:
+    """``raw=True`` adds the server's record as a plain dict that json.dumps accepts."""
+    record = make_record()
+    out = to_dict(record, raw=True)
+    assert list(out)[-1] == "raw"
+    assert out["raw"] == RAW
+    assert type(out["raw"]) is dict
+    json.dumps(out)
+    assert "raw" not in to_dict(record)
+
+
+def test_to_dict_of_a_detail_has_the_transcript() -> None:
+    """A detail adds ``transcript`` as ``{"text", "segments": [...]}``."""
+    out = to_dict(make_detail())
+    assert list(out) == csv_header(CallDetail)
+    assert out["transcript"] == {
+        "text": "Dạ, em chào anh chị\nChào em",
+        "segments": [
+            {"text": "Dạ, em chào anh chị", "speaker": "agent", "start": 0.0, "end": 2.5},
+            {"text": "Chào em", "speaker": "customer", "start": 2.9, "end": None},
+        ],
+    }
+
+
+@pytest.mark.parametrize("value", [None, {"call_id": "x"}, "x", 1])
+def test_wrong_types_raise_type_error(value: Any) -> None:
+    """Anything but a record is a TypeError, for each function."""
+    for function in (to_dict, to_json_line, csv_row):
+        with pytest.raises(TypeError, match="CallRecord"):
+            function(value)
+    with pytest.raises(TypeError, match="CallRecord"):
+        csv_header(value)
+
+
+def test_json_line_is_one_readable_line() -> None:
+    """One line ending in a newline, Vietnamese unescaped, decoding to ``to_dict``."""
+    line = to_json_line(make_record(), raw=True)
+    assert line.endswith("\n")
+    assert "\n" not in line[:-1]
+    assert "Nguyễn Văn An" in line
+    assert json.loads(line) == to_dict(make_record(), raw=True)
+
+
+def test_json_line_escapes_what_a_terminal_would_act_on() -> None:
+    r"""Control and bidi characters become ``\uXXXX``: safe to print, exact once decoded."""
+    agent = "An\x1b]52;c;ZXZpbA==\x07\u202eevil\x9b"
+    line = to_json_line(make_record(agent=agent))
+    assert not re.search(r"[\x00-\x1f\x7f-\x9f\u202e]", line[:-1])
+    assert json.loads(line)["agent"] == agent
+
+
+def test_csv_row_round_trips_through_csv_module() -> None:
+    """Rows written with csv.writer read back as the dict's values, None as empty."""
+    record = make_record()
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(csv_header(raw=True))
+    writer.writerow(csv_row(record, raw=True))
+    rows = list(csv.DictReader(io.StringIO(buffer.getvalue())))
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["started_at"] == "2026-01-21T09:52:27+07:00"
+    assert row["answered_at"] == ""
+    assert row["duration"] == "75.0"
+    assert row["direction"] == "inbound"
+    assert json.loads(row["raw"]) == RAW
+
+
+def test_csv_row_of_a_detail_writes_the_transcript_as_json() -> None:
+    """The transcript cell is JSON, as in ``to_dict``."""
+    detail = make_detail()
+    cells = dict(zip(csv_header(CallDetail), csv_row(detail), strict=True))
+    assert json.loads(cells["transcript"]) == to_dict(detail)["transcript"]
+
+
+@pytest.mark.parametrize(
+    ("agent", "defused"),
+    [
+        ('=HYPERLINK("http://x")', '\'=HYPERLINK("http://x")'),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("-2+3+cmd|' /C calc'!A0", "'-2+3+cmd|' /C calc'!A0"),
+        ("+84901234567", "+84901234567"),
+        ("Nguyễn Văn An", "Nguyễn Văn An"),
+    ],
+)
+def test_csv_row_defuses_formulas_unless_asked_not_to(agent: str, defused: str) -> None:
+    """Formula cells get a leading ``'`` by default; ``defuse_formulas=False`` keeps them."""
+    record = make_record(agent=agent)
+    index = csv_header().index("agent")
+    assert csv_row(record)[index] == defused
+    assert csv_row(record, defuse_formulas=False)[index] == agent
+
+
+async def cli_output(fake: FakeAlohub, capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    """Run the CLI against ``fake``; return its stdout."""
+    argv = ["--base-url", fake.url, "--api-key", fake.api_key, "--access-token", fake.access_token]
+    assert await run([*argv, *args]) == 0
+    return capsys.readouterr().out
+
+
+async def listed(fake: FakeAlohub) -> list[CallRecord]:
+    """The records of January, as the session yields them."""
+    async with fake.session() as alohub:
+        return [call async for call in alohub.iter_calls("2026-01-01", "2026-01-31")]
+
+
+async def test_cli_jsonl_is_to_json_line(
+    fake: FakeAlohub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``calls list --format jsonl`` writes exactly ``to_json_line`` of each record."""
+    out = await cli_output(fake, capsys, "calls", "list", *RANGE, "--format", "jsonl")
+    assert out == "".join(to_json_line(record) for record in await listed(fake))
+
+
+async def test_cli_csv_is_csv_header_and_rows(
+    fake: FakeAlohub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``calls list --format csv`` writes ``csv_header`` then ``csv_row`` of each record."""
+    out = await cli_output(fake, capsys, "calls", "list", *RANGE, "--format", "csv")
+    expected = io.StringIO()
+    writer = csv.writer(expected, lineterminator="\n")
+    writer.writerow(csv_header())
+    writer.writerows(csv_row(record) for record in await listed(fake))
+    assert out == expected.getvalue()
+
+
+async def test_cli_get_json_is_to_dict(
+    fake: FakeAlohub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``calls get --json`` prints ``to_dict`` of the detail."""
+    call_id = (await listed(fake))[0].call_id
+    async with fake.session() as alohub:
+        detail = await alohub.get_call(call_id)
+    out = await cli_output(fake, capsys, "calls", "get", call_id, "--json")
+    assert json.loads(out) == to_dict(detail)

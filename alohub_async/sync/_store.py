@@ -1,0 +1,354 @@
+"""The store interface a sync writes through, the schema SQL stores share, and row helpers.
+
+A store keeps four things: the calls (one row per ``call_id``, upserted), the windows of
+each sync *job* with their state (pending, leased, done, split), the high-water mark the
+incremental sync starts from, and the schema version. The engine (`CallLogSync`) is the
+only caller; it never holds more than one window's rows per concurrent walk, so memory
+does not grow with the number of calls.
+
+The contract every store keeps:
+
+* ``commit_window`` upserts a window's rows **and** marks the window done in one
+  transaction: after a crash a window is either done with all its rows or still pending.
+* Upserts are keyed by ``call_id``: a row seen again is never duplicated; when its
+  content changed (``content_hash``) it is updated; ``last_seen`` always moves on and
+  ``first_seen`` never does.
+* ``claim_window`` hands a pending window to one owner under a lease; a window whose
+  lease expired (its worker died) is claimable again. A store meant for one process at a
+  time (SQLite) may drop every lease when it opens, so a rerun after a crash resumes at
+  once.
+* Times given to and returned by a store are aware datetimes; window bounds are UTC.
+
+Windows and the high-water mark belong to a *job*, a string naming what is synced
+(`range_job` for a fixed range, ``"incremental"`` for the incremental sync): the same job
+planned again is resumed, not restarted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any, Final, Protocol, runtime_checkable
+
+import attrs
+
+from ..models import CallDetail, CallRecord, Transcript
+from ._windows import Window
+
+__all__ = [
+    "CALL_COLUMNS",
+    "INCREMENTAL_JOB",
+    "SCHEMA_VERSION",
+    "SyncStore",
+    "UpsertResult",
+    "WindowCounts",
+    "call_row",
+    "content_hash",
+    "range_job",
+    "schema_sql",
+    "transcript_json",
+]
+
+#: The schema version this code writes; ``alohub_schema_version`` holds the stored one.
+SCHEMA_VERSION: Final = 1
+
+#: The job name of the incremental sync (`CallLogSync.run_incremental`).
+INCREMENTAL_JOB: Final = "incremental"
+
+#: Columns of ``alohub_calls`` filled from a `CallRecord`, in `call_row` order.
+CALL_COLUMNS: Final = (
+    "call_id",
+    "started_at",
+    "answered_at",
+    "ended_at",
+    "duration",
+    "hold_duration",
+    "direction",
+    "caller",
+    "callee",
+    "extension",
+    "agent",
+    "status",
+    "hotline",
+    "hangup_by",
+    "customer_name",
+    "recording_url",
+    "raw",
+    "content_hash",
+)
+
+# One schema for every SQL store; only the column types differ (``{ts}`` a timestamp,
+# ``{json}`` a JSON document, ``{real}`` a float). SQLite stores timestamps as UTC ISO
+# 8601 text, which sorts like the instants it names.
+_SCHEMA_TEMPLATE: Final = """
+CREATE TABLE IF NOT EXISTS alohub_schema_version (
+    version INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS alohub_calls (
+    call_id TEXT PRIMARY KEY,
+    started_at {ts},
+    answered_at {ts},
+    ended_at {ts},
+    duration {real},
+    hold_duration {real},
+    direction TEXT NOT NULL,
+    caller TEXT,
+    callee TEXT,
+    extension TEXT,
+    agent TEXT,
+    status TEXT,
+    hotline TEXT,
+    hangup_by TEXT,
+    customer_name TEXT,
+    recording_url TEXT,
+    raw {json} NOT NULL,
+    content_hash TEXT NOT NULL,
+    transcript {json},
+    detail_fetched_at {ts},
+    first_seen {ts} NOT NULL,
+    last_seen {ts} NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alohub_calls_started_at ON alohub_calls (started_at);
+CREATE TABLE IF NOT EXISTS alohub_sync_windows (
+    job TEXT NOT NULL,
+    window_start {ts} NOT NULL,
+    window_end {ts} NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    lease_owner TEXT,
+    lease_until {ts},
+    attempts INTEGER NOT NULL DEFAULT 0,
+    rows_seen INTEGER,
+    done_at {ts},
+    PRIMARY KEY (job, window_start, window_end)
+);
+CREATE INDEX IF NOT EXISTS alohub_sync_windows_status ON alohub_sync_windows (job, status);
+CREATE TABLE IF NOT EXISTS alohub_sync_state (
+    job TEXT PRIMARY KEY,
+    high_water {ts},
+    updated_at {ts} NOT NULL
+);
+"""
+
+_TYPES: Final = {
+    "sqlite": {"ts": "TEXT", "json": "TEXT", "real": "REAL"},
+    "postgresql": {"ts": "TIMESTAMPTZ", "json": "JSONB", "real": "DOUBLE PRECISION"},
+}
+
+
+def schema_sql(dialect: str) -> str:
+    """Return the schema's ``CREATE`` statements for a SQL dialect.
+
+    Args:
+        dialect: ``"sqlite"`` or ``"postgresql"``.
+
+    Returns:
+        Idempotent statements (``IF NOT EXISTS``), separated by ``;``.
+
+    Raises:
+        ValueError: an unknown dialect.
+    """
+    try:
+        types = _TYPES[dialect]
+    except KeyError:
+        raise ValueError(
+            f"unknown SQL dialect {dialect!r}; expected one of {sorted(_TYPES)}"
+        ) from None
+    return _SCHEMA_TEMPLATE.format(**types)
+
+
+def range_job(start: datetime, end: datetime, every: timedelta) -> str:
+    """Name the job of a fixed-range sync: the same range and step resume the same job.
+
+    Args:
+        start: The range's first second (aware).
+        end: The range's last second (aware).
+        every: The window length.
+
+    Returns:
+        ``"range:<start UTC>/<end UTC>/<seconds>"``.
+    """
+    lo = start.astimezone(timezone.utc).replace(microsecond=0).isoformat()
+    hi = end.astimezone(timezone.utc).replace(microsecond=0).isoformat()
+    return f"range:{lo}/{hi}/{int(every.total_seconds())}"
+
+
+@attrs.frozen
+class UpsertResult:
+    """What an upsert did.
+
+    Attributes:
+        inserted: Rows whose ``call_id`` was new.
+        updated: Rows already stored whose content changed.
+        unchanged: Rows already stored as they are (only ``last_seen`` moved).
+    """
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+@attrs.frozen
+class WindowCounts:
+    """How far a job is.
+
+    Attributes:
+        total: Windows to sync (split windows count through their halves).
+        done: Windows done.
+        leased: Pending windows a live lease holds.
+    """
+
+    total: int
+    done: int
+    leased: int = 0
+
+    @property
+    def pending(self) -> int:
+        """Windows not done yet (leased ones included)."""
+        return self.total - self.done
+
+
+@runtime_checkable
+class SyncStore(Protocol):
+    """Where `CallLogSync` keeps calls, windows and its high-water mark.
+
+    Implement these coroutines to sync into another database; `SQLiteStore` is the
+    reference. Methods are called from one event loop, several at a time (one per
+    concurrent window), so a store serialises its own transactions as it needs.
+    """
+
+    async def open(self) -> None:
+        """Connect, and create or migrate the schema; called once before anything else."""
+
+    async def close(self) -> None:
+        """Release the connection; the store may not be used afterwards."""
+
+    async def add_windows(self, job: str, windows: Sequence[Window]) -> None:
+        """Plan windows for a job; a window the job already has is left as it is."""
+
+    async def claim_window(self, job: str, owner: str, lease: timedelta) -> Window | None:
+        """Lease the job's earliest pending window whose lease is free or expired.
+
+        Returns:
+            The window, now leased to ``owner`` until now + ``lease``; None when every
+            pending window is leased by someone else (or none is pending).
+        """
+
+    async def renew_lease(self, job: str, window: Window, owner: str, lease: timedelta) -> bool:
+        """Extend ``owner``'s lease on a window; False when the lease was lost."""
+
+    async def release_window(self, job: str, window: Window, owner: str) -> None:
+        """Give a leased window back, still pending (its walk failed or was cancelled)."""
+
+    async def split_window(
+        self, job: str, window: Window, parts: Sequence[Window], owner: str
+    ) -> None:
+        """Replace a leased window by ``parts`` (pending), atomically; it is marked split."""
+
+    async def changed_calls(self, calls: Sequence[CallRecord]) -> set[str]:
+        """Return the ids among ``calls`` that are not stored or whose content changed."""
+
+    async def commit_window(
+        self,
+        job: str,
+        window: Window,
+        owner: str,
+        calls: Sequence[CallRecord],
+        details: Sequence[CallDetail] = (),
+    ) -> UpsertResult:
+        """Upsert ``calls`` (then ``details``) and mark the window done, in one transaction."""
+
+    async def save_details(self, details: Sequence[CallDetail]) -> int:
+        """Store fetched details (recording URL, transcript) for calls already stored.
+
+        Returns:
+            How many calls were updated.
+        """
+
+    async def calls_without_transcript(self, since: datetime, limit: int) -> list[str]:
+        """Return up to ``limit`` ids of calls started at or after ``since`` with no transcript."""
+
+    async def window_counts(self, job: str) -> WindowCounts:
+        """Count the job's windows."""
+
+    async def get_high_water(self, job: str) -> datetime | None:
+        """Return the job's high-water mark: everything before it has been synced once."""
+
+    async def set_high_water(self, job: str, moment: datetime) -> None:
+        """Move the job's high-water mark forward to ``moment`` (never backwards)."""
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(timezone.utc).isoformat()
+
+
+def _dumps(value: Any) -> str:
+    # default=str: the converter keeps raw exactly as received, so it is JSON already;
+    # anything else (a Decimal from a custom loader) degrades to text rather than failing.
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def content_hash(raw: Mapping[str, Any]) -> str:
+    """Return a stable digest of a record's content (key order does not matter).
+
+    Args:
+        raw: The record as received.
+
+    Returns:
+        A hex SHA-256 of its canonical JSON.
+    """
+    text = json.dumps(raw, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def call_row(record: CallRecord, *, timestamps: str = "iso") -> tuple[Any, ...]:
+    """Return a record's ``alohub_calls`` values, in `CALL_COLUMNS` order.
+
+    Args:
+        record: The call.
+        timestamps: ``"iso"`` for UTC ISO 8601 text (SQLite), ``"datetime"`` for aware
+            datetimes (drivers with a timestamp type).
+
+    Returns:
+        The values; ``raw`` as JSON text.
+    """
+    times: tuple[Any, ...] = (record.started_at, record.answered_at, record.ended_at)
+    if timestamps == "iso":
+        times = tuple(_iso(moment) for moment in times)
+    started, answered, ended = times
+    raw = dict(record.raw)
+    return (
+        record.call_id,
+        started,
+        answered,
+        ended,
+        record.duration,
+        record.hold_duration,
+        record.direction.value,
+        record.caller,
+        record.callee,
+        record.extension,
+        record.agent,
+        record.status,
+        record.hotline,
+        record.hangup_by,
+        record.customer_name,
+        record.recording_url,
+        _dumps(raw),
+        content_hash(raw),
+    )
+
+
+def transcript_json(transcript: Transcript | None) -> str | None:
+    """Return a transcript as JSON text (``{"text": ..., "segments": [...]}``), or None.
+
+    Args:
+        transcript: The detail's transcript.
+
+    Returns:
+        The JSON, or None when there is no transcript.
+    """
+    if transcript is None:
+        return None
+    return _dumps(attrs.asdict(transcript, recurse=True, retain_collection_types=False))

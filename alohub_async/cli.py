@@ -21,6 +21,7 @@ import shlex
 import signal
 import sys
 import time
+import urllib.parse
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import datetime, tzinfo
@@ -96,6 +97,7 @@ examples:
   {PROG} calls list --start 2026-01-01 --end 2026-01-31 --format jsonl --output calls.jsonl
   {PROG} calls get 20260121095227-IMCRRNJW-342
   {PROG} doctor --capture sample.json
+  {PROG} sync --start 2026-01-01 --end 2026-01-31 --db calls.sqlite3
 """
 
 
@@ -329,7 +331,86 @@ def build_parser() -> argparse.ArgumentParser:
         help="write a redacted JSON sample (a few list records and one detail) to FILE",
     )
     doctor.set_defaults(handler=_doctor)
+    _add_sync_command(commands, both)
     return parser
+
+
+def _add_sync_command(commands: Any, parents: list[_Parser]) -> None:
+    """Register ``sync``; its handler lives in ``alohub_async.sync``."""
+    from .sync._cli import parse_duration  # here, not at the top: sync imports this module
+
+    sync = commands.add_parser(
+        "sync",
+        parents=parents,
+        help="copy the calls of a range into a database, resumably",
+        description=(
+            "Copy every call between --start and --end into a database (a SQLite file by "
+            "default), window by window; each window's calls and its checkpoint are "
+            "committed together, so Ctrl-C or a crash loses nothing and a rerun of the same "
+            "command resumes. --incremental syncs from the last run's end (minus --overlap) "
+            "to now (minus --settle); --follow repeats it every --interval."
+        ),
+    )
+    sync.add_argument("--start", help="first moment, e.g. 2026-01-01")
+    sync.add_argument("--end", help="last moment, e.g. 2026-01-31 (not with --incremental)")
+    sync.add_argument(
+        "--db",
+        default="alohub.sqlite3",
+        metavar="PATH|DSN",
+        help="SQLite file, or postgresql://user@host/db (default: alohub.sqlite3)",
+    )
+    sync.add_argument(
+        "--every", type=parse_duration, default="1d", help="window length (default: 1d)"
+    )
+    sync.add_argument(
+        "--windows", type=int, default=4, metavar="N", help="windows synced at once (default: 4)"
+    )
+    sync.add_argument(
+        "--max-window-rows",
+        type=int,
+        default=5000,
+        metavar="N",
+        help="split a window holding more calls in halves first (default: 5000)",
+    )
+    sync.add_argument(
+        "--details", action="store_true", help="also store each new call's transcript"
+    )
+    sync.add_argument(
+        "--incremental", action="store_true", help="sync from where the last run stopped"
+    )
+    sync.add_argument(
+        "--follow", action="store_true", help="repeat --incremental every --interval until stopped"
+    )
+    sync.add_argument(
+        "--interval",
+        type=parse_duration,
+        default="60",
+        help="pause between two --follow runs (default: 60 seconds)",
+    )
+    sync.add_argument(
+        "--overlap",
+        type=parse_duration,
+        default="1h",
+        help="re-sync this much before the last run's end (default: 1h)",
+    )
+    sync.add_argument(
+        "--settle",
+        type=parse_duration,
+        default="5m",
+        help="leave out the calls of the last ... (still in progress; default: 5m)",
+    )
+    sync.add_argument("--page-size", type=int, metavar="N", help="records per page (default: 50)")
+    sync.add_argument(
+        "--concurrency", type=int, metavar="N", help="requests in flight per window (default: 4)"
+    )
+    sync.set_defaults(handler=_sync)
+
+
+async def _sync(args: argparse.Namespace) -> int:
+    """Run ``sync``, whose handler lives with the sync engine."""
+    from .sync._cli import sync_command
+
+    return await sync_command(args)
 
 
 def _missing_subcommand(parser: argparse.ArgumentParser) -> Callable[..., NoReturn]:
@@ -422,6 +503,16 @@ def _quiet_retry_logs() -> None:
 _MIN_REDACTED = 6
 
 
+def _dsn_password(db: str | None) -> str | None:
+    """Return the password of a ``--db`` DSN, so no error message can show it."""
+    if not db or "://" not in db:
+        return None
+    try:
+        return urllib.parse.urlsplit(db).password
+    except ValueError:
+        return None
+
+
 def _redact(text: str, secrets: Sequence[str]) -> str:
     """Replace every occurrence of a secret in ``text`` (a last line of defence)."""
     for secret in secrets:
@@ -444,20 +535,26 @@ class _Progress:
         return time.monotonic() - self._started
 
     def update(self, stats: Stats) -> None:
-        """Redraw the line, unless it was redrawn less than PROGRESS_INTERVAL ago."""
+        """Redraw the line from a walk's stats, unless it was redrawn too recently."""
         if self._stream is None:
             return
-        now = time.monotonic()
-        if now - self._last < PROGRESS_INTERVAL:
-            return
-        self._last = now
-        elapsed = now - self._started
+        elapsed = self.elapsed
         rate = stats.records / elapsed if elapsed > 0 else 0.0
         text = (
             f"{stats.records:,} calls, {stats.pages:,} pages, {rate:,.0f} calls/s, {elapsed:.1f}s"
         )
         if stats.retries:
             text += f", {stats.retries:,} retries"
+        self.show(text)
+
+    def show(self, text: str) -> None:
+        """Draw ``text`` as the line, unless it was redrawn less than PROGRESS_INTERVAL ago."""
+        if self._stream is None:
+            return
+        now = time.monotonic()
+        if now - self._last < PROGRESS_INTERVAL:
+            return
+        self._last = now
         self._stream.write("\r" + text.ljust(self._width))
         self._stream.flush()
         self._width = len(text)
@@ -1077,6 +1174,7 @@ async def run(argv: Sequence[str] | None = None) -> int:
             args.access_token,
             os.environ.get(ENV_API_KEY),
             os.environ.get(ENV_ACCESS_TOKEN),
+            _dsn_password(getattr(args, "db", None)),
         )
         if value
     ]

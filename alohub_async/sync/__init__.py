@@ -1,11 +1,14 @@
 """Keep a copy of the call logs in a database: windows, a resumable sync, stores.
 
-``CallLogSync`` walks a range window by window into a `SyncStore`; `SQLiteStore` is the
-embedded default. See the Workers guide in the documentation.
+`CallLogSync` walks a range window by window into a `SyncStore`; `SQLiteStore` is the
+embedded default. These names are exported here rather than from ``alohub_async``, so
+that a client that never syncs does not load a database driver. See the Workers guide.
 """
 
 from __future__ import annotations
 
+from ._engine import CallLogSync, SyncProgress, SyncSummary
+from ._sqlite import SQLiteStore
 from ._store import (
     INCREMENTAL_JOB,
     SCHEMA_VERSION,
@@ -20,7 +23,11 @@ from ._windows import Window, halve, split_range
 __all__ = [
     "INCREMENTAL_JOB",
     "SCHEMA_VERSION",
+    "CallLogSync",
+    "SQLiteStore",
+    "SyncProgress",
     "SyncStore",
+    "SyncSummary",
     "UpsertResult",
     "Window",
     "WindowCounts",

@@ -351,4 +351,4 @@ def transcript_json(transcript: Transcript | None) -> str | None:
     """
     if transcript is None:
         return None
-    return _dumps(attrs.asdict(transcript, recurse=True, retain_collection_types=False))
+    return _dumps(attrs.asdict(transcript))

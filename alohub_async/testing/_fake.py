@@ -68,6 +68,10 @@ Latency: TypeAlias = float | tuple[float, float]
 LIST_PATH: Final = "/api/report/call-logs"
 """Path of the list endpoint (POST)."""
 
+COUNTERS_PATH: Final = "/_fake/counters"
+"""Path of the fake's own counters (GET, no credentials): what a test in another process
+reads to see what the server was asked. It is not counted itself."""
+
 _FAR_FUTURE: Final = datetime(9999, 12, 31, tzinfo=timezone.utc)
 _JSON_TYPE: Final = "application/json"
 _SUCCESS: Final = {"success": "1", "error_code": "SUCCESS", "error_message": "SUCCESS"}
@@ -545,6 +549,7 @@ class FakeAlohub:
         app.router.add_post(LIST_PATH, self._handle_list)
         app.router.add_get(LIST_PATH + "/{call_id}", self._handle_detail)
         app.router.add_get("/recordings/{call_id}.wav", self._handle_recording)
+        app.router.add_get(COUNTERS_PATH, self._handle_counters)
         return app
 
     async def start(self) -> None:
@@ -959,6 +964,19 @@ class FakeAlohub:
             return _json_response(self.envelope.detail_body(detail))
         finally:
             counters.in_flight -= 1
+
+    async def _handle_counters(self, request: web.Request) -> web.StreamResponse:
+        """Serve ``GET /_fake/counters``: requests, per endpoint, faults, list pages seen."""
+        counters = self.counters
+        return _json_response(
+            {
+                "requests": counters.requests,
+                "by_endpoint": dict(counters.by_endpoint),
+                "list_pages": len(counters.list_pages),
+                "faults": counters.faults,
+                "max_in_flight": counters.max_in_flight,
+            }
+        )
 
     async def _handle_recording(self, request: web.Request) -> web.StreamResponse:
         """Serve ``GET /recordings/{call_id}.wav`` (no credentials needed)."""

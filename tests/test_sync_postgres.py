@@ -138,6 +138,15 @@ async def test_a_refused_login_names_the_server_but_not_the_password(pg_dsn: str
     assert "***" in str(caught.value)
 
 
+async def test_an_unreachable_server_is_a_connection_error_without_the_password() -> None:
+    store = PostgresStore("postgresql://sync:pa55-SECRET-word@127.0.0.1:1/calls", connect_timeout=5)
+    with pytest.raises(ConnectionError) as caught:  # nothing listens on port 1
+        await store.open()
+    message = str(caught.value)
+    assert "pa55-SECRET-word" not in message
+    assert message.startswith("cannot connect to PostgreSQL at postgresql://sync:***@127.0.0.1:1/")
+
+
 async def test_an_unopened_store_says_so(pg_dsn: str) -> None:
     with pytest.raises(RuntimeError, match="open"):
         await PostgresStore(pg_dsn).window_counts(JOB)

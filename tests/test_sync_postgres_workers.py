@@ -1,5 +1,7 @@
 """Scale-out: three worker processes share one sync through one PostgreSQL database.
 
+Also ``alohub-async sync --db postgresql://…`` end to end.
+
 Every call is stored once; no window is claimed twice while its worker lives (each window's
 ``attempts`` stays 1); and the window of a worker killed mid-walk is finished by another
 worker once its lease expires. Small and bounded: 31 one-day windows, a two-second lease,
@@ -13,10 +15,13 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
+from test_cli import connect
 
+from alohub_async.cli import run
 from alohub_async.testing import FakeAlohub, Fault
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="uses SIGKILL")
@@ -161,3 +166,26 @@ async def test_three_workers_share_one_sync_and_take_over_a_killed_workers_windo
                 worker.kill()
                 await worker.wait()
         await db.close()
+
+
+async def test_the_cli_syncs_into_postgresql_and_a_rerun_fetches_nothing(
+    pg_dsn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with FakeAlohub(calls=90, seed=5) as fake:
+        sync = connect(fake, "sync", "--start", START, "--end", END, "--db", pg_dsn, "-q")
+        assert await run(sync) == 0
+        fake.reset_counters()
+        assert await run(sync) == 0  # resumed: every window is done already
+        assert fake.counters.requests == 0
+    db = await asyncpg.connect(pg_dsn)
+    try:
+        assert await db.fetchval("SELECT count(*) FROM alohub_calls") == 90
+        assert await db.fetchval(
+            "SELECT count(*) FROM alohub_sync_windows WHERE status = 'done'"
+        ) == await db.fetchval("SELECT count(*) FROM alohub_sync_windows")
+    finally:
+        await db.close()
+    password = urlsplit(pg_dsn).password
+    assert password
+    captured = capsys.readouterr()
+    assert password not in captured.out + captured.err

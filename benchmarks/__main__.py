@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from importlib import metadata
 
-from . import _report, p1_listing, p2_cpu, p3_memory, p4_details, scaling
+from . import _report, p1_listing, p2_cpu, p3_memory, p4_details, p5_sync, scaling
 from ._common import Result, format_table
 
 FULL: dict[str, Callable[[], Result]] = {
@@ -25,6 +25,7 @@ FULL: dict[str, Callable[[], Result]] = {
     "p2": lambda: p2_cpu.run(),
     "p3": lambda: p3_memory.run(),
     "p4": lambda: p4_details.run(),
+    "p5": lambda: p5_sync.run(),
     "scaling": lambda: scaling.run(),
 }
 QUICK: dict[str, Callable[[], Result]] = {
@@ -32,6 +33,7 @@ QUICK: dict[str, Callable[[], Result]] = {
     "p2": lambda: p2_cpu.run(records=10_000, repeat=2),
     "p3": lambda: p3_memory.run(large=100_000),
     "p4": lambda: p4_details.run(calls=400, rounds=1),
+    "p5": lambda: p5_sync.run(calls=5_000),
     "scaling": lambda: scaling.run(sizes=(1_000, 5_000, 20_000), rounds=1),
 }
 

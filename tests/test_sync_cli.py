@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import sqlite3
@@ -188,3 +189,23 @@ def test_redact_dsn_hides_only_the_password() -> None:
     )
     assert redact_dsn("postgres://u@db/x") == "postgres://u@db/x"
     assert redact_dsn("calls.sqlite3") == "calls.sqlite3"
+
+
+async def test_follow_repeats_the_incremental_sync_until_cancelled(
+    fake: FakeAlohub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "calls.sqlite3"
+    args = ["sync", "--incremental", "--start", "2026-01-01", "--follow", "--interval", "1"]
+    task = asyncio.ensure_future(run(connect(fake, *args, "--every", "30d", "--db", str(db))))
+    summaries: list[str] = []
+    for _ in range(600):  # bounded: at most 60 s
+        await asyncio.sleep(0.1)
+        summaries += [line for line in capsys.readouterr().err.splitlines() if "synced" in line]
+        if len(summaries) >= 2:
+            break
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert "120 calls (120 new, 0 changed)" in summaries[0]
+    assert "0 new, 0 changed" in summaries[1]  # the second run only re-read the overlap
+    assert len(db_query(db, "SELECT call_id FROM alohub_calls")) == 120

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -12,7 +13,14 @@ import pytest
 
 from alohub_async import AlohubSession
 from alohub_async.errors import ServerError
-from alohub_async.sync import CallLogSync, SQLiteStore, SyncProgress
+from alohub_async.sync import (
+    CallLogSync,
+    SQLiteStore,
+    SyncProgress,
+    SyncSummary,
+    Window,
+    split_range,
+)
 from alohub_async.testing import FakeAlohub, Fault
 
 VN = timezone(timedelta(hours=7))
@@ -69,20 +77,24 @@ async def test_a_failed_run_keeps_finished_windows_and_the_rerun_does_the_rest(
     async with fake() as server, server.session(max_retries=0, page_size=100) as session:
 
         def fail_after_two(progress: SyncProgress) -> None:
-            if progress.windows_done == 2:  # one window at a time: the third one fails
+            if progress.windows_done == 2:  # a later window's list request fails
                 server.script(Fault.status(503), endpoint="list")
 
         async with SQLiteStore(path) as store:
             sync = CallLogSync(session, store, windows=1, on_progress=fail_after_two)
             with pytest.raises(ServerError):
                 await sync.run(START, ANCHOR)
-        assert windows_by_status(path) == {"done": 2, "pending": 2}
+        statuses = windows_by_status(path)
+        assert statuses["done"] >= 2 and statuses["pending"] >= 1
+        assert statuses["done"] + statuses["pending"] == 4
         done_ids = len(stored_ids(path))
         server.reset_counters()
         async with SQLiteStore(path) as store:
             summary = await CallLogSync(session, store, windows=1).run(START, ANCHOR)
-        assert summary.windows_skipped == 2 and summary.windows_done == 2
-        assert server.counters.by_endpoint["list"] == 2  # only the two pending windows
+        assert summary.windows_skipped == statuses["done"]
+        assert summary.windows_done == statuses["pending"]
+        # Only the pending windows are listed again (one page each).
+        assert server.counters.by_endpoint["list"] == statuses["pending"]
         ids = stored_ids(path)
         assert len(ids) == len(set(ids)) == 240 and set(ids) == served_ids(server)
         assert summary.inserted == 240 - done_ids
@@ -90,9 +102,11 @@ async def test_a_failed_run_keeps_finished_windows_and_the_rerun_does_the_rest(
 
 async def test_full_windows_are_split_in_halves_before_being_walked(tmp_path: Path) -> None:
     path = tmp_path / "calls.db"
+    seen: list[SyncProgress] = []
     async with fake(calls=400) as server, server.session(page_size=25) as session:
         async with SQLiteStore(path) as store:
-            summary = await CallLogSync(session, store, max_window_rows=30).run(START, ANCHOR)
+            sync = CallLogSync(session, store, max_window_rows=30, on_progress=seen.append)
+            summary = await sync.run(START, ANCHOR)
         assert summary.windows_split > 0
         ids = stored_ids(path)
         assert len(ids) == len(set(ids)) == 400 and set(ids) == served_ids(server)
@@ -101,6 +115,43 @@ async def test_full_windows_are_split_in_halves_before_being_walked(tmp_path: Pa
     statuses = windows_by_status(path)
     assert statuses["split"] == summary.windows_split
     assert statuses["done"] == summary.windows_done == summary.windows_total
+    # The done windows still tile the range: every second in exactly one of them.
+    with sqlite3.connect(path) as db:
+        done = [
+            (datetime.fromisoformat(a), datetime.fromisoformat(b))
+            for a, b in db.execute(
+                "SELECT window_start, window_end FROM alohub_sync_windows "
+                "WHERE status = 'done' ORDER BY window_start"
+            )
+        ]
+    assert done[0][0] == START and done[-1][1] == ANCHOR
+    assert all(b[0] - a[1] == timedelta(seconds=1) for a, b in itertools.pairwise(done))
+    assert seen[-1].windows_done == seen[-1].windows_total == summary.windows_done
+
+
+async def test_a_walk_longer_than_its_lease_keeps_the_lease(tmp_path: Path) -> None:
+    path = tmp_path / "calls.db"
+    # Each window takes 4 sequential pages of 0.25 s, well past its 0.6 s lease: without
+    # renewal the other worker would take the window over and list it a second time.
+    async with (
+        FakeAlohub(calls=80, seed=2, span=timedelta(days=2), latency=0.25) as server,
+        server.session(page_size=10, concurrency=1) as session,
+    ):
+        async with SQLiteStore(path) as store:
+            sync = CallLogSync(session, store, windows=2, lease=timedelta(seconds=0.6))
+            summary = await sync.run(datetime(2026, 1, 29, tzinfo=VN), ANCHOR)
+        # One request per page of 10, and one for an empty window.
+        pages = sum(
+            max(1, -(-len(server.expected_records(w.start, w.end)) // 10)) for w in windows(summary)
+        )
+        assert server.counters.by_endpoint["list"] == pages
+    ids = stored_ids(path)
+    assert len(ids) == len(set(ids)) == 80
+
+
+def windows(summary: SyncSummary) -> list[Window]:
+    assert summary.start is not None and summary.end is not None
+    return split_range(summary.start, summary.end, VN)
 
 
 class Clock:
@@ -174,6 +225,9 @@ async def test_incremental_picks_up_late_rows_and_late_transcripts(
             ).fetchone()
         assert transcript is not None and "text" in transcript
         assert second.start == newest + mark_after_newest - timedelta(hours=1)
+        # Earlier runs' windows are not reported as skipped by this one.
+        assert second.windows_skipped == 0
+        assert second.windows_total == second.windows_done == len(windows(second))
 
 
 async def test_bad_options_are_refused_before_any_request(tmp_path: Path) -> None:

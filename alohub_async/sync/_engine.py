@@ -2,15 +2,17 @@
 
 Each of ``windows`` workers loops: claim a pending window, walk it with
 ``AlohubSession.iter_pages``, optionally fetch the details of its new or changed calls,
-then commit its rows and mark it done in one store transaction. A window whose first page
-reports more rows than ``max_window_rows`` is split in halves (recursively, as the halves
-are claimed in turn) before being walked: short walks run concurrently and see less row
-drift than deep offset pagination, and no worker ever holds more than one window's rows,
-so memory is flat in the number of calls.
+then hand the rows to a commit task (which upserts them and marks the window done in one
+store transaction) and claim the next window while the store writes. A window whose first
+page reports more rows than ``max_window_rows`` is halved, as many times as its total
+needs, before being walked (each part is checked again when claimed): short walks run
+concurrently and see less row drift than deep offset pagination, and at most ``windows``
+windows being fetched plus ``windows`` waiting for their commit are in memory, so memory
+is flat in the number of calls.
 
 A window is committed whole or not at all, so a crash (or Ctrl-C) loses at most the
 windows in flight, which the next run walks again; finished windows are never fetched
-again. The incremental sync re-walks ``(high-water mark - overlap, now - settle_delay]``:
+again. The incremental sync re-walks ``[high-water mark - overlap, now - settle_delay]``:
 calls still ringing when last seen, rows that arrived late and rows changed after first
 sight come in again and are updated.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 import uuid
 from collections.abc import Callable, Coroutine, Sequence
@@ -122,9 +125,12 @@ class _Run:
     job: str
     summary: SyncSummary
     started: float
-    done_before: int
+    commit_slots: asyncio.Semaphore
     active: set[Window] = attrs.Factory(set)
     changed: asyncio.Event = attrs.Factory(asyncio.Event)
+    commits: set[asyncio.Task[None]] = attrs.Factory(set)
+    failure: Exception | None = None
+    added: int = 0  # windows that splits added to the plan
 
     def poke(self) -> None:
         """Wake workers waiting for a local window to finish or split."""
@@ -314,24 +320,39 @@ class CallLogSync:
         store = self.store
         await store.add_windows(job, split_range(lo, hi, self.session.tz, self.every))
         counts = await store.window_counts(job)
+        # The incremental job keeps the windows of every earlier run: those are history,
+        # not windows this run skipped.
+        history = counts.done if job == INCREMENTAL_JOB else 0
         summary = SyncSummary(
-            job=job, start=lo, end=hi, windows_skipped=counts.done, windows_total=counts.total
+            job=job,
+            start=lo,
+            end=hi,
+            windows_skipped=counts.done - history,
+            windows_total=counts.total - history,
         )
         self.last_summary = summary
-        run = _Run(job, summary, time.monotonic(), counts.done)
+        run = _Run(job, summary, time.monotonic(), asyncio.Semaphore(self.windows))
         requests, retries = self.session.stats.requests, self.session.stats.retries
         try:
             await _gather_or_cancel([self._worker(run) for _ in range(self.windows)])
         finally:
+            # Windows fully fetched are committed even when the run stops (Ctrl-C, or a
+            # failure elsewhere): their rows are already here, and a rerun skips them.
+            if run.commits:
+                await asyncio.shield(asyncio.gather(*run.commits, return_exceptions=True))
             summary.duration = time.monotonic() - run.started
             summary.requests = self.session.stats.requests - requests
             summary.retries = self.session.stats.retries - retries
-        summary.windows_total = (await store.window_counts(job)).total
+        if run.failure is not None:
+            raise run.failure
+        summary.windows_total = (await store.window_counts(job)).total - history
         return summary
 
     async def _worker(self, run: _Run) -> None:
         store = self.store
         while True:
+            if run.failure is not None:
+                return
             window = await store.claim_window(run.job, self.owner, self.lease)
             if window is None:
                 counts = await store.window_counts(run.job)
@@ -346,44 +367,89 @@ class CallLogSync:
                     await run.changed.wait()
                 continue
             run.active.add(window)
+            handed_off = False
             try:
-                await self._window(run, window)
+                handed_off = await self._window(run, window)
             finally:
-                run.active.discard(window)
-                run.poke()
+                if not handed_off:
+                    run.active.discard(window)
+                    run.poke()
 
-    async def _window(self, run: _Run, window: Window) -> None:
+    async def _window(self, run: _Run, window: Window) -> bool:
+        """Fetch a window, then hand its commit to a task; True once handed off.
+
+        Committing in the background lets this worker fetch its next window while the
+        store writes (SQLite has one writer anyway); at most ``windows`` commits wait, so
+        memory stays bounded.
+        """
         store, job = self.store, run.job
         lost = asyncio.Event()
         heartbeat = asyncio.ensure_future(self._heartbeat(job, window, lost))
+        handed_off = settled = False
+        try:
+            walked = await self._walk(window)
+            if isinstance(walked, int):
+                # Enough halvings at once to bring an even spread under the threshold.
+                levels = max(1, math.ceil(math.log2(walked / self.max_window_rows)))
+                parts = _split(window, levels)
+                await store.split_window(job, window, parts, self.owner)
+                run.added += len(parts) - 1
+                run.summary.windows_split += 1
+                settled = True
+                return False
+            details = await self._fetch_details(
+                await store.changed_calls(walked) if self.details else ()
+            )
+            await run.commit_slots.acquire()
+            task = asyncio.ensure_future(
+                self._commit(run, window, walked, details, heartbeat, lost)
+            )
+            run.commits.add(task)
+            task.add_done_callback(run.commits.discard)
+            handed_off = True
+            return True
+        finally:
+            if not handed_off:
+                await _stop(heartbeat)
+                if not settled:
+                    await self._release(job, window)
+
+    async def _commit(
+        self,
+        run: _Run,
+        window: Window,
+        calls: list[CallRecord],
+        details: list[CallDetail],
+        heartbeat: asyncio.Future[None],
+        lost: asyncio.Event,
+    ) -> None:
+        job = run.job
         committed = False
         try:
-            calls = await self._walk(window)
-            if calls is None:
-                await store.split_window(job, window, halve(window), self.owner)
-                run.summary.windows_split += 1
-                committed = True
-                return
-            details = await self._fetch_details(
-                await store.changed_calls(calls) if self.details else ()
-            )
             if lost.is_set():
-                raise _LeaseLost
-            result = await store.commit_window(job, window, self.owner, calls, details)
+                logger.warning(
+                    "lost the lease on window %s..%s; dropped it", window.start, window.end
+                )
+                return
+            result = await self.store.commit_window(job, window, self.owner, calls, details)
             committed = True
-        except _LeaseLost:
-            logger.warning("lost the lease on window %s..%s; dropped it", window.start, window.end)
-            return
+            self._count(run, len(calls), result, len(details))
+        except Exception as exc:
+            if run.failure is None:
+                run.failure = exc
         finally:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
+            await _stop(heartbeat)
             if not committed:
-                # Hand the window back so a rerun or another worker takes it at once;
-                # shielded so a Ctrl-C cannot interrupt the hand-back itself.
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(store.release_window(job, window, self.owner))
-        self._count(run, len(calls), result, len(details))
+                await self._release(job, window)
+            run.commit_slots.release()
+            run.active.discard(window)
+            run.poke()
+
+    async def _release(self, job: str, window: Window) -> None:
+        # Hand the window back so a rerun or another worker takes it at once; shielded
+        # so a Ctrl-C cannot interrupt the hand-back itself.
+        with contextlib.suppress(Exception):
+            await asyncio.shield(self.store.release_window(job, window, self.owner))
 
     def _count(self, run: _Run, rows: int, result: UpsertResult, details: int) -> None:
         summary = run.summary
@@ -393,7 +459,7 @@ class CallLogSync:
         summary.updated += result.updated
         summary.details += details
         if self.on_progress is not None:
-            total = summary.windows_total + summary.windows_split - run.done_before
+            total = summary.windows_total + run.added - summary.windows_skipped
             self.on_progress(
                 SyncProgress(
                     windows_done=summary.windows_done,
@@ -412,8 +478,8 @@ class CallLogSync:
                 lost.set()
                 return
 
-    async def _walk(self, window: Window) -> list[CallRecord] | None:
-        """Return the window's calls, or None when it holds too many and must be split."""
+    async def _walk(self, window: Window) -> list[CallRecord] | int:
+        """Return the window's calls, or its total when it holds too many to walk."""
         rows: dict[str, CallRecord] = {}
         pages = self.session.iter_pages(window.start, window.end)
         try:
@@ -424,7 +490,7 @@ class CallLogSync:
                     and page.total > self.max_window_rows
                     and window.seconds > 1
                 ):
-                    return None
+                    return page.total
                 for call in page.items:
                     rows[call.call_id] = call
         finally:
@@ -457,6 +523,24 @@ class CallLogSync:
         details = await self._fetch_details(ids)
         await self.store.save_details(details)
         return len(details)
+
+
+def _split(window: Window, levels: int) -> list[Window]:
+    """Halve a window ``levels`` times at once (parts of one second are not halved again).
+
+    Halving once per walk would fetch, and throw away, the first page of every
+    intermediate half; each part is checked again when it is walked anyway.
+    """
+    parts = [window]
+    for _ in range(levels):
+        parts = [half for part in parts for half in (halve(part) if part.seconds > 1 else (part,))]
+    return parts
+
+
+async def _stop(task: asyncio.Future[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _gather_or_cancel(coros: Sequence[Coroutine[Any, Any, Any]]) -> list[Any]:

@@ -1,0 +1,189 @@
+"""P5 sync: CallLogSync of 100,000 calls into a database vs iter_calls alone, same fake.
+
+Both run in a fresh client process (like P3) against one fake in its own process with the
+same latency, and both keep the same number of list requests in flight: the listing walks
+the whole range with ``concurrency = windows x per-window concurrency``, the sync walks
+``windows`` day windows at once with ``per-window concurrency`` each. The goal is a sync
+rate of at least 0.8x the listing's records/s: storing must cost little next to fetching.
+Peak RSS is measured for a log and one twice as large: a sync holds at most a few windows
+of at most ``max_window_rows`` rows each (the larger log's day windows are split), so the
+peak must stay flat in the number of calls. Client CPU over wall time near 100% means the
+client, not the latency, limited the rate.
+
+Other stores add a row by passing ``targets``: a label and a ``--db`` value (a SQLite path,
+or a ``postgresql://`` DSN for the PostgreSQL store), e.g.
+``run(targets={"SQLite": "", "PostgreSQL": dsn})`` where ``""`` means a fresh temp file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from ._common import END, START, Result, Row, fmt_rate
+from ._server import _ROOT, FakeServer
+from .p3_memory import _LAUNCHER, _status_kb, _walk
+
+NAME = "P5 sync"
+GOAL_FRACTION = 0.8
+GOAL_MB = 25.0
+
+
+async def _list(args: argparse.Namespace) -> int:
+    """The reference: P3's walk, with as many requests in flight as the sync's windows."""
+    return await _walk(
+        argparse.Namespace(**{**vars(args), "concurrency": args.windows * args.concurrency})
+    )
+
+
+async def _sync(args: argparse.Namespace) -> int:
+    from alohub_async import AlohubSession
+    from alohub_async.sync._cli import open_store
+    from alohub_async.sync._engine import CallLogSync
+
+    store = open_store(args.db)
+    await store.open()
+    try:
+        async with AlohubSession(
+            api_key=args.api_key,
+            access_token=args.access_token,
+            base_url=args.url,
+            page_size=args.page_size,
+            concurrency=args.concurrency,
+        ) as alohub:
+            summary = await CallLogSync(alohub, store, windows=args.windows).run(START, END)
+    finally:
+        await store.close()
+    return summary.inserted
+
+
+def child(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.p5_sync")
+    for name in ("--url", "--api-key", "--access-token", "--mode"):
+        parser.add_argument(name, required=True)
+    parser.add_argument("--db", default="")
+    for name in ("--page-size", "--concurrency", "--windows"):
+        parser.add_argument(name, type=int, required=True)
+    args = parser.parse_args(argv)
+    import alohub_async.sync  # noqa: F401 - count the imports in the starting RSS
+
+    start_kb = _status_kb("VmRSS")
+    cpu = time.process_time()
+    started = time.perf_counter()
+    count = asyncio.run(_sync(args) if args.mode == "sync" else _list(args))
+    wall = time.perf_counter() - started
+    report = {
+        "records": count,
+        "seconds": wall,
+        "cpu": time.process_time() - cpu,
+        "start_kb": start_kb,
+        "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    }
+    print(json.dumps(report), flush=True)
+
+
+def _client_run(
+    server: FakeServer, mode: str, db: str, page_size: int, concurrency: int, windows: int
+) -> dict[str, float]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_ROOT), env.get("PYTHONPATH")]))
+    command = [
+        sys.executable, "-c", _LAUNCHER,
+        sys.executable, "-m", "benchmarks.p5_sync",
+        "--url", server.url,
+        "--api-key", server.api_key,
+        "--access-token", server.access_token,
+        "--mode", mode,
+        "--db", db,
+        "--page-size", str(page_size),
+        "--concurrency", str(concurrency),
+        "--windows", str(windows),
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, cwd=_ROOT, env=env, check=True)
+    report: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    if report["records"] != server.calls:
+        raise RuntimeError(f"P5 {mode}: got {report['records']} records, expected {server.calls}")
+    return report
+
+
+def _fresh(db: str, folder: str, label: str, calls: int) -> str:
+    """A new SQLite file per run (``""``), or the given target as is."""
+    return db or str(Path(folder) / f"{label.lower()}-{calls}.sqlite3")
+
+
+def run(
+    *,
+    calls: int = 100_000,
+    latency: float = 0.040,
+    page_size: int = 500,
+    windows: int = 4,
+    concurrency: int = 2,
+    targets: Mapping[str, str] | None = None,
+) -> Result:
+    targets = {"SQLite": ""} if targets is None else dict(targets)
+    double = 2 * calls
+    reports: dict[str, dict[int, dict[str, float]]] = {}
+    with tempfile.TemporaryDirectory(prefix="alohub-bench-") as folder:
+        for size in (calls, double):
+            with FakeServer(calls=size, latency=latency, cache_size=0) as server:
+                if size == calls:
+                    reports["list"] = {
+                        size: _client_run(server, "list", "", page_size, concurrency, windows)
+                    }
+                for label, db in targets.items():
+                    reports.setdefault(label, {})[size] = _client_run(
+                        server,
+                        "sync",
+                        _fresh(db, folder, label, size),
+                        page_size,
+                        concurrency,
+                        windows,
+                    )
+    result = Result(NAME, data={"reports": reports})
+    listing = reports["list"][calls]
+    list_rate = listing["records"] / listing["seconds"]
+    result.rows.append(
+        Row(
+            NAME,
+            f"iter_calls {calls:,} calls, c={windows * concurrency} (ref)",
+            fmt_rate(list_rate),
+            f"{listing['maxrss_kb'] / 1024:.1f} MB peak; client CPU "
+            f"{listing['cpu'] / listing['seconds']:.0%} of wall",
+        )
+    )
+    for label in targets:
+        one, two = reports[label][calls], reports[label][double]
+        rate = one["records"] / one["seconds"]
+        diff = (two["maxrss_kb"] - one["maxrss_kb"]) / 1024
+        result.rows.append(
+            Row(
+                NAME,
+                f"sync {calls:,} calls into {label}, {windows} windows x c={concurrency}",
+                fmt_rate(rate),
+                f"{rate / list_rate:.2f}x the listing; client CPU "
+                f"{one['cpu'] / one['seconds']:.0%} of wall; {one['maxrss_kb'] / 1024:.1f} MB "
+                f"peak, {diff:+.1f} MB with {double:,} calls",
+                f">= {GOAL_FRACTION:g}x listing, RSS +<= {GOAL_MB:g} MB",
+                rate / list_rate >= GOAL_FRACTION and diff <= GOAL_MB,
+            )
+        )
+    result.notes.append(
+        f"fresh client process per run, fake latency {latency * 1000:g} ms, page size "
+        f"{page_size}, the same list requests in flight for both; a new database per sync "
+        f"run; peak RSS of syncing {calls:,} then {double:,} calls (day windows of the "
+        "larger log are split to stay under max_window_rows, so memory stays flat)"
+    )
+    return result
+
+
+if __name__ == "__main__":
+    child(sys.argv[1:])

@@ -51,10 +51,29 @@ _SCHEMA_LOCK: Final = 0x616C6F68  # "aloh"
 _MIGRATIONS: Final[dict[int, str]] = {}
 
 # Built from the fixed column names only; every value is a bind parameter.
+# Array types of the ``unnest`` parameters, one per `CALL_COLUMNS` entry; ``raw`` travels as
+# text (what `call_row` gives) and becomes JSONB in the SELECT.
+_ARRAY_TYPES: Final = {
+    "started_at": "timestamptz[]",
+    "answered_at": "timestamptz[]",
+    "ended_at": "timestamptz[]",
+    "duration": "float8[]",
+    "hold_duration": "float8[]",
+}
+_NOW_PARAM: Final = len(CALL_COLUMNS) + 1
+
+# One statement per window, the rows passed as one array per column: a single round trip,
+# many times faster than a statement per row. The list is built from the fixed column names
+# only and every value is a bind parameter.
 _UPSERT: Final = (
     f"INSERT INTO alohub_calls ({', '.join(CALL_COLUMNS)}, first_seen, last_seen) "  # noqa: S608
-    f"VALUES ({', '.join(f'${i}' for i in range(1, len(CALL_COLUMNS) + 1))}, "
-    f"${len(CALL_COLUMNS) + 1}, ${len(CALL_COLUMNS) + 1}) "
+    "SELECT "
+    + ", ".join(f"{c}::jsonb" if c == "raw" else c for c in CALL_COLUMNS)
+    + f", ${_NOW_PARAM}, ${_NOW_PARAM} FROM unnest("
+    + ", ".join(
+        f"${i}::{_ARRAY_TYPES.get(c, 'text[]')}" for i, c in enumerate(CALL_COLUMNS, start=1)
+    )
+    + f") AS t({', '.join(CALL_COLUMNS)}) "
     "ON CONFLICT (call_id) DO UPDATE SET "
     + ", ".join(
         # A listing without a recording URL must not erase one a detail brought.
@@ -439,14 +458,18 @@ def _lost(job: str, window: Window, owner: str) -> str:
 async def _upsert(conn: Any, rows: list[tuple[Any, ...]]) -> UpsertResult:
     if not rows:
         return UpsertResult()
-    # Lock the rows already stored, so their hashes cannot change before the upsert below.
+    # Rows in call_id order, and locked in that order: two workers upserting overlapping
+    # calls then wait for each other instead of deadlocking. The lock also keeps the stored
+    # hashes from changing between this read and the upsert.
+    rows = sorted(rows, key=lambda row: str(row[0]))
     stored = await conn.fetch(
-        "SELECT call_id, content_hash FROM alohub_calls WHERE call_id = ANY($1::text[]) FOR UPDATE",
+        "SELECT call_id, content_hash FROM alohub_calls WHERE call_id = ANY($1::text[])"
+        " ORDER BY call_id FOR UPDATE",
         [row[0] for row in rows],
     )
     known = {r["call_id"]: r["content_hash"] for r in stored}
     now = await conn.fetchval("SELECT now()")
-    await conn.executemany(_UPSERT, [(*row, now) for row in rows])
+    await conn.execute(_UPSERT, *(list(column) for column in zip(*rows, strict=True)), now)
     inserted = sum(row[0] not in known for row in rows)
     unchanged = sum(known.get(row[0]) == row[-1] for row in rows)
     return UpsertResult(

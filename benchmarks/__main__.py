@@ -20,12 +20,18 @@ from importlib import metadata
 from . import _report, p1_listing, p2_cpu, p3_memory, p4_details, p5_sync, scaling
 from ._common import Result, format_table
 
+# P5 measures the PostgreSQL store too when a server is named (a role with CREATEDB: each
+# run gets a fresh database); without one it measures SQLite alone.
+_P5_TARGETS = {"SQLite": ""} | (
+    {"PostgreSQL": dsn} if (dsn := os.environ.get("ALOHUB_BENCH_POSTGRES_DSN")) else {}
+)
+
 FULL: dict[str, Callable[[], Result]] = {
     "p1": lambda: p1_listing.run(),
     "p2": lambda: p2_cpu.run(),
     "p3": lambda: p3_memory.run(),
     "p4": lambda: p4_details.run(),
-    "p5": lambda: p5_sync.run(),
+    "p5": lambda: p5_sync.run(targets=_P5_TARGETS),
     "scaling": lambda: scaling.run(),
 }
 QUICK: dict[str, Callable[[], Result]] = {
@@ -33,7 +39,7 @@ QUICK: dict[str, Callable[[], Result]] = {
     "p2": lambda: p2_cpu.run(records=10_000, repeat=2),
     "p3": lambda: p3_memory.run(large=100_000),
     "p4": lambda: p4_details.run(calls=400, rounds=1),
-    "p5": lambda: p5_sync.run(calls=5_000),
+    "p5": lambda: p5_sync.run(calls=5_000, targets=_P5_TARGETS),
     "scaling": lambda: scaling.run(sizes=(1_000, 5_000, 20_000), rounds=1),
 }
 

@@ -12,7 +12,9 @@ client, not the latency, limited the rate.
 
 Other stores add a row by passing ``targets``: a label and a ``--db`` value (a SQLite path,
 or a ``postgresql://`` DSN for the PostgreSQL store), e.g.
-``run(targets={"SQLite": "", "PostgreSQL": dsn})`` where ``""`` means a fresh temp file.
+``run(targets={"SQLite": "", "PostgreSQL": dsn})`` where ``""`` means a fresh temp file and
+a DSN a fresh database on that server per run. ``python -m benchmarks`` adds the PostgreSQL
+row when ``ALOHUB_BENCH_POSTGRES_DSN`` names a server (a role with ``CREATEDB``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from alohub_async.sync._cli import is_dsn
 
 from ._common import END, START, Result, Row, fmt_rate
 from ._server import _ROOT, FakeServer
@@ -116,8 +121,29 @@ def _client_run(
 
 
 def _fresh(db: str, folder: str, label: str, calls: int) -> str:
-    """A new SQLite file per run (``""``), or the given target as is."""
-    return db or str(Path(folder) / f"{label.lower()}-{calls}.sqlite3")
+    """A new SQLite file per run (``""``), a new database on a PostgreSQL server, or ``db``."""
+    if not db:
+        return str(Path(folder) / f"{label.lower()}-{calls}.sqlite3")
+    if is_dsn(db):
+        return asyncio.run(_fresh_postgres(db, f"alohub_bench_{calls}"))
+    return db
+
+
+async def _fresh_postgres(dsn: str, name: str) -> str:
+    """Recreate database ``name`` on ``dsn``'s server (its role needs CREATEDB); its DSN.
+
+    The same range synced twice into one database would resume, not sync, so each run
+    gets an empty database; the previous run's is dropped here rather than left behind.
+    """
+    import asyncpg
+
+    admin = await asyncpg.connect(dsn)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
+    finally:
+        await admin.close()
+    return urlunsplit(urlsplit(dsn)._replace(path="/" + name))
 
 
 def run(

@@ -1,19 +1,39 @@
 """Page planning and the ordered sliding-window walk.
 
-Page 1 is fetched alone. With a total, pages 2..N then run with at most ``concurrency``
-requests in flight and are consumed strictly in page order, so memory stays near
-``concurrency * page_size`` records. Without a total, the walk looks ahead
-``concurrency`` pages and stops at the first short page, yielding nothing from beyond
-it. Pages are requested in order, so rows inserted at the head during a walk can only
-push rows forward: they reappear on the next page (dropped here as duplicates) or past
-the planned last page (fetched because the latest total says more rows exist). A page
-whose total is lower than its predecessor's was answered from an older snapshot, so it
-is fetched again rather than risk a gap.
+The rule every walk keeps, whatever the server does: either every row the server holds is
+yielded exactly once, in order, or a typed `AlohubError` is raised after a correct prefix;
+and no walk runs forever.
+
+The decisions live in `_Planner`, a plain object fed one page at a time (no asyncio), and
+the window mechanics in `walk_pages`. Page 1 is fetched alone. Then up to ``concurrency``
+requests run at once and pages are consumed strictly in page order, so memory stays near
+``concurrency * page_size`` records. With a total, requests go no further than the page
+that total makes the first short one; without one, the walk looks ahead ``concurrency``
+pages. Either way the walk ends only on a short page: a full last planned page means
+"look once more", because a total can be wrong.
+
+Pages are requested in order, so rows inserted at the head during a walk can only push rows
+forward: they reappear on the next page (dropped as duplicates, like rows repeated inside
+one page) or past the planned last page (fetched because the walk goes on until a short
+page). A page whose total is lower than the latest one was answered from an older
+snapshot, so it is fetched again rather than risk a gap.
+
+A short page is checked against the best-known total (the latest seen on any page, not
+only its own). When it holds fewer rows than asked while more are expected, or when no
+total was ever seen, the walk switches once to the page's row count as ``limit`` and goes
+on from the page whose offset skips nothing (the overlap is dropped as duplicates), which
+works whether the server clamps ``limit`` before or after computing the offset. Without
+totals that costs one request more per walk: it confirms the end. Rows ending before the
+total raise `IncompleteListingError` after all were yielded. Pages that repeat far more
+rows than insertions can explain, a listing that grows as fast as it is read, and full
+pages far past the largest total raise `PaginationError`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
+import logging
 from collections import deque
 from collections.abc import (
     AsyncGenerator,
@@ -27,10 +47,12 @@ from typing import Any, Generic, TypeVar
 import attrs
 
 from ._protocol import page_count
-from .errors import AlohubError
+from .errors import AlohubError, IncompleteListingError, PaginationError
 from .models import CallDetail, CallPage, CallRecord, Stats
 
 __all__ = ["WalkIterator", "walk_details", "walk_pages", "walk_records"]
+
+logger = logging.getLogger("alohub_async")
 
 T = TypeVar("T")
 
@@ -39,6 +61,12 @@ R = TypeVar("R")
 DetailFetcher = Callable[[str], Coroutine[Any, Any, CallDetail]]
 #: Starts a request coroutine as a task (the session's spawner tracks them for close()).
 Spawner = Callable[[Coroutine[Any, Any, Any]], "asyncio.Future[Any]"]
+
+#: Consecutive pages that mostly repeat rows already yielded before the walk gives up.
+REPEAT_STRIKES = 3
+#: Full pages in a row (beyond ``concurrency``) that bring the walk no closer to the
+#: total before it concludes that the listing grows as fast as it is read.
+STALL_PAGES = 3
 
 
 class WalkIterator(AsyncIterator[T], Generic[T]):
@@ -53,7 +81,8 @@ class WalkIterator(AsyncIterator[T], Generic[T]):
 
     def __init__(self, agen: AsyncGenerator[T, None], stats: Stats) -> None:
         self._agen = agen
-        #: Counters for this walk: pages, requests, retries, records, duplicates dropped.
+        #: Counters for this walk: pages, requests, retries, records, duplicates dropped,
+        #: page-size switches.
         self.stats = stats
 
     def __aiter__(self) -> WalkIterator[T]:
@@ -91,6 +120,252 @@ class _RecentIds:
                     del self._ids[call_id]
 
 
+class _Next(enum.Enum):
+    CONTINUE = "continue"  # consume the next page of the window
+    END = "end"  # the walk is complete (or ends with the verdict's error)
+    RESTART = "restart"  # drop the window; go on from `restart_page` with the new limit
+    VERIFY = "verify"  # fetch page 1 at the new limit, then ask `verify` what to do
+
+
+@attrs.frozen
+class _Verdict:
+    """What to do with one consumed page."""
+
+    fresh: tuple[CallRecord, ...]
+    duplicates: int
+    emit: bool
+    next: _Next
+    error: AlohubError | None = None
+    adapted: bool = False  # the first page after a limit switch brought new rows
+
+
+class _Planner:
+    """The walk's decisions, one page at a time; no I/O and no asyncio.
+
+    ``limit`` is the page size requested now; `accept` takes each page in order and says
+    what to yield and what comes next; `may_request` and `is_stale` steer the window.
+    """
+
+    def __init__(self, page_size: int, concurrency: int) -> None:
+        self.page_size = page_size
+        self.limit = page_size
+        self.concurrency = concurrency
+        self.recent = _RecentIds(max(2, concurrency + 1))
+        self.latest_total: int | None = None
+        self.largest_total: int | None = None
+        #: The highest page worth requesting now; None without any total (look ahead).
+        self.horizon: int | None = None
+        self.yielded = 0  # distinct records yielded
+        self.consumed = 0  # pages accepted, ever (the window's clock)
+        self.since_restart = 0  # pages accepted since the last limit switch
+        self.restarted = False
+        self.restart_page: int | None = None
+        self.full_seen = False  # some page came back full: the server does not cap below
+        self.verify_head = False  # the switch needs the head check before it counts
+        self.first_ids: frozenset[str] = frozenset()
+        self._held: _Verdict | None = None
+        self.shifted = False  # rows were seen to move between pages
+        self.strikes = 0
+        self.previous_total: int | None = None
+        self.closest: int | None = None  # the least (total - rows before the page end) yet
+        self.stalled = 0
+
+    def may_request(self, page_no: int) -> bool:
+        """Tell whether the window may request ``page_no`` now."""
+        return self.horizon is None or page_no <= self.horizon
+
+    def is_stale(self, page: CallPage, sent_at: int) -> bool:
+        """Tell whether a page may predate its predecessor's snapshot (fetch it again).
+
+        ``sent_at`` is the `consumed` count when the page was requested.
+        """
+        if page.total is not None:
+            return self.latest_total is not None and page.total < self.latest_total
+        # Without totals a stale snapshot cannot be seen, only suspected: once rows have
+        # shifted during this walk, a page requested before its predecessor was answered
+        # may predate rows inserted in between.
+        return self.shifted and sent_at < self.consumed
+
+    def accept(self, page: CallPage) -> _Verdict:
+        """Take the next page in order and decide what to yield and what comes next."""
+        page_no, limit = page.page, self.limit
+        self.consumed += 1
+        self.since_restart += 1
+        first_after_restart = page_no == self.restart_page
+        ids = [record.call_id for record in page.items]
+        fresh: list[CallRecord] = []
+        seen_here: set[str] = set()
+        repeated = 0  # rows an earlier page yielded (in-page repeats excluded)
+        for record in page.items:
+            call_id = record.call_id
+            if call_id in seen_here:
+                continue
+            seen_here.add(call_id)
+            if call_id in self.recent:
+                repeated += 1
+            else:
+                fresh.append(record)
+        self.recent.add_page(self.consumed, ids)
+        if self.consumed == 1:
+            self.first_ids = frozenset(ids)
+        rows = len(ids)
+        duplicates = rows - len(fresh)
+        self.yielded += len(fresh)
+        growth = None
+        if page.total is not None:
+            if self.previous_total is not None:
+                growth = page.total - self.previous_total
+            self.latest_total = page.total
+            self.largest_total = max(self.largest_total or 0, page.total)
+            self.horizon = max(self.horizon or 0, page.total // limit + 1)
+        self.previous_total = page.total
+        adapted = False
+        if first_after_restart:
+            self.restart_page = None
+            duplicates = 0  # the overlap was asked for: not a duplicate of the server's
+            adapted = bool(fresh) and limit < self.page_size
+        else:
+            self.shifted = self.shifted or repeated > 0
+            explained = growth is not None and growth >= duplicates
+            if rows and duplicates * 2 > rows and not explained:
+                self.strikes += 1
+            else:
+                self.strikes = 0
+        fresh_items = tuple(fresh)
+        error = self._misbehaving(page_no, rows, duplicates)
+        if error is not None:
+            return _Verdict(fresh_items, duplicates, False, _Next.END, error)
+        # An empty page past the total only confirms the end ("look once more"): it is
+        # not handed out, so pages still number exactly as the total says.
+        emit = bool(fresh) or not (
+            first_after_restart or (rows == 0 and page_no > 1 and self.latest_total is not None)
+        )
+        if rows >= limit:
+            self.full_seen = True
+            if self.horizon is not None:
+                self.horizon = max(self.horizon, page_no + 1)  # a full page: look once more
+            verdict = _Verdict(fresh_items, duplicates, emit, _Next.CONTINUE, adapted=adapted)
+        else:
+            verdict = self._short(page_no, rows, fresh_items, duplicates, emit, adapted)
+        if adapted and self.verify_head:
+            # Rows inserted at the head faster than this small page could also explain
+            # unseen rows here: page 1 at the new limit tells (see `verify`).
+            self._held = verdict
+            return attrs.evolve(verdict, emit=False, next=_Next.VERIFY, adapted=False)
+        if adapted:
+            logger.debug("page %d held rows not yielded yet: limit %d goes on", page_no, limit)
+        return verdict
+
+    def verify(self, head: CallPage) -> _Verdict:
+        """Finish the held verdict once page 1 at the new limit came back as ``head``.
+
+        A server capping ``limit`` answers page 1 with rows of the first page again. If
+        every row is new, rows are being inserted at the head at least a page at a time:
+        the unseen rows of the confirmation page may be those, and following them at a
+        small limit could never end, so the walk ends where the first short page did.
+        """
+        held, self._held = self._held, None
+        assert held is not None
+        self.verify_head = False
+        if any(record.call_id in self.first_ids for record in head.items):
+            logger.debug("page 1 is unchanged: the server caps 'limit' at %d", self.limit)
+            return held
+        self.yielded -= len(held.fresh)
+        return _Verdict((), 0, False, _Next.END)
+
+    def _short(
+        self,
+        page_no: int,
+        rows: int,
+        fresh: tuple[CallRecord, ...],
+        duplicates: int,
+        emit: bool,
+        adapted: bool,
+    ) -> _Verdict:
+        """Decide on a short page: the end, a capped 'limit', or rows missing."""
+        limit = self.limit
+        end = (page_no - 1) * limit + rows
+        expected = self.latest_total
+        missing = expected is not None and end < expected
+        if rows and not self.restarted and (missing or expected is None):
+            if expected is None and self.full_seen:
+                # A full page already came back, so 'limit' is not capped below it: look
+                # once more at the same limit (rows only shift forward, so this cannot
+                # chase rows inserted at the head).
+                self._restart(page_no, rows, limit, expected)
+            else:
+                self._restart(page_no, rows, rows, expected)
+                self.verify_head = expected is None
+            return _Verdict(fresh, duplicates, emit, _Next.RESTART, adapted=adapted)
+        error = None
+        if missing:
+            assert expected is not None
+            error = IncompleteListingError(
+                f"the listing ended after {self.yielded} records, but the server's total "
+                f"is {expected}: page {page_no} (limit {limit}) ends at row {end}; "
+                "the rest were not returned",
+                expected=expected,
+                received=self.yielded,
+            )
+        return _Verdict(fresh, duplicates, emit, _Next.END, error, adapted)
+
+    def _restart(self, page_no: int, rows: int, limit: int, expected: int | None) -> None:
+        """Go on with ``limit`` from the page whose offset skips no row."""
+        old = self.limit
+        self.limit = limit
+        self.restarted = True
+        self.restart_page = self.yielded // limit + 1
+        self.since_restart = 0
+        self.strikes = 0
+        self.closest = None
+        self.stalled = 0
+        self.horizon = None if expected is None else expected // limit + 1
+        logger.debug(
+            "page %d held %d of the %d rows asked for (total %s): continuing from page %d "
+            "with limit %d",
+            page_no,
+            rows,
+            old,
+            "unknown" if expected is None else expected,
+            self.restart_page,
+            limit,
+        )
+
+    def _misbehaving(self, page_no: int, rows: int, duplicates: int) -> PaginationError | None:
+        """Return the error for paging that cannot end well, or None."""
+        if self.strikes >= REPEAT_STRIKES:
+            return PaginationError(
+                f"page {page_no} repeats {duplicates} of its {rows} rows, the "
+                f"{REPEAT_STRIKES}th page in a row to repeat far more rows than insertions "
+                "can explain: the server seems to ignore the 'page' parameter; stopping "
+                "instead of looping forever"
+            )
+        if self.largest_total is None or rows < self.limit:
+            return None
+        # A full page: make sure the walk still gets somewhere.
+        limit = self.limit
+        bound = 2 * page_count(self.largest_total, limit) + self.concurrency + 2
+        if self.since_restart > bound:
+            return PaginationError(
+                f"page {page_no} is still full after {self.since_restart} pages, far past "
+                f"the {page_count(self.largest_total, limit)} pages of the largest total "
+                f"seen ({self.largest_total}): stopping instead of looping forever"
+            )
+        assert self.latest_total is not None
+        remaining = self.latest_total - page_no * limit
+        if self.closest is None or remaining < self.closest:
+            self.closest, self.stalled = remaining, 0
+        else:
+            self.stalled += 1
+            if self.stalled > self.concurrency + STALL_PAGES:
+                return PaginationError(
+                    f"after page {page_no} the total ({self.latest_total}) is no closer than "
+                    f"{self.stalled} pages ago: the listing grows as fast as the walk reads "
+                    "it (or the server ignores 'page'); stopping instead of looping forever"
+                )
+        return None
+
+
 async def _cancel_all(tasks: Sequence[asyncio.Future[Any]]) -> None:
     """Cancel tasks and wait until each has finished, retrieving their outcomes."""
     for task in tasks:
@@ -121,8 +396,8 @@ def _never_closed() -> bool:
 
 
 async def walk_pages(
-    fetch: Callable[[int], Coroutine[Any, Any, R]],
-    build: Callable[[int, R], CallPage],
+    fetch: Callable[[int, int], Coroutine[Any, Any, R]],
+    build: Callable[[int, int, R], CallPage],
     *,
     page_size: int,
     concurrency: int,
@@ -132,84 +407,61 @@ async def walk_pages(
 ) -> AsyncGenerator[CallPage, None]:
     """Yield every page of a listing in order, each with its repeated records removed.
 
-    ``fetch(n)`` requests page ``n`` and returns its raw form; ``build(n, raw)`` turns that
-    into a CallPage. Building happens here, when the page's turn comes, after the window
-    has been refilled: requests go out first, CPU work follows.
+    ``fetch(n, limit)`` requests page ``n`` of ``limit`` rows and returns its raw form;
+    ``build(n, limit, raw)`` turns that into a CallPage. Building happens here, when the
+    page's turn comes, after the window has been refilled: requests go out first, CPU
+    work follows.
     """
-    # (page number, page consumed when it was requested, its request)
+    planner = _Planner(page_size, concurrency)
+    # (page number, planner.consumed when it was requested, its request)
     window: deque[tuple[int, int, asyncio.Future[R]]] = deque()
-    recent = _RecentIds(max(2, concurrency + 1))
-    previous_ids: set[str] = set()
-    previous_total: int | None = None
     try:
-        page_no, next_page = 1, 2
-        page = build(1, await fetch(1))
-        latest_total = page.total
-        limit = None if latest_total is None else page_count(latest_total, page_size)
+        limit = page_size
+        page = build(1, limit, await fetch(1, limit))
+        next_page = 2
         while True:
-            ids = [record.call_id for record in page.items]
-            full = len(page.items) >= page_size
-            shifted_a_page = (
-                page.total is not None
-                and previous_total is not None
-                and page.total >= previous_total + page_size
-            )
-            if full and page_no > 1 and previous_ids.issuperset(ids) and not shifted_a_page:
-                raise AlohubError(
-                    f"page {page_no} repeats page {page_no - 1} exactly: the server seems to "
-                    "ignore the 'page' parameter; stopping instead of looping forever"
-                )
-            fresh = [record for record in page.items if record.call_id not in recent]
-            stats.duplicates_dropped += len(page.items) - len(fresh)
-            recent.add_page(page_no, ids)
-            previous_ids, previous_total = set(ids), page.total
-            if page.total is not None and limit is not None:
-                latest_total = page.total
-                limit = max(limit, page_count(latest_total, page_size))
-            if not full:
-                if page.total is not None and page.total > (page_no - 1) * page_size + len(ids):
-                    # In one response, a short page and a total that says more rows exist:
-                    # stopping here would silently drop them.
-                    raise AlohubError(
-                        f"page {page_no} holds {len(ids)} of the {page_size} records asked "
-                        f"for, yet its total is {page.total}: the server seems to cap 'limit' "
-                        "below page_size; retry with a smaller page_size"
-                    )
-                last = True
-            elif limit is None or page_no < limit:
-                last = False
-            else:
-                last = latest_total is None or latest_total <= page_no * page_size
-            # Keep the window full before handing records out, so requests overlap with
-            # the consumer's work.
-            launched = False
-            while not last and len(window) < concurrency and (limit is None or next_page <= limit):
-                window.append((next_page, page_no, spawn(fetch(next_page))))
-                next_page += 1
-                launched = True
-            if launched:
-                await asyncio.sleep(0)  # let the new requests reach the wire before CPU work
-            stats.pages += 1
-            stats.records += len(fresh)
-            if len(fresh) != len(page.items):
-                page = attrs.evolve(page, items=tuple(fresh))
-            yield page
-            if last or not window:
+            verdict = planner.accept(page)
+            if verdict.next is _Next.VERIFY:
+                verdict = planner.verify(build(1, limit, await fetch(1, limit)))
+            if verdict.next is _Next.CONTINUE:
+                # Keep the window full before handing records out, so requests overlap
+                # with the consumer's work.
+                launched = False
+                while len(window) < concurrency and planner.may_request(next_page):
+                    window.append((next_page, planner.consumed, spawn(fetch(next_page, limit))))
+                    next_page += 1
+                    launched = True
+                if launched:
+                    await asyncio.sleep(0)  # let the new requests reach the wire first
+            stats.duplicates_dropped += verdict.duplicates
+            stats.limit_adaptations += verdict.adapted
+            if verdict.emit:
+                stats.pages += 1
+                stats.records += len(verdict.fresh)
+                if len(verdict.fresh) != len(page.items):
+                    page = attrs.evolve(page, items=verdict.fresh)
+                yield page
+            if verdict.error is not None:
+                raise verdict.error
+            if verdict.next is _Next.END:
                 return
-            page_no, sent_after, task = window.popleft()
-            page = build(page_no, await _outcome(task, closed))
-            if page.total is not None:
-                stale = latest_total is not None and page.total < latest_total
-            else:
-                # Without totals a stale snapshot cannot be seen, only suspected: once rows
-                # have shifted during this walk, a page requested before its predecessor
-                # was answered may predate rows inserted in between.
-                stale = stats.duplicates_dropped > 0 and sent_after < page_no - 1
-            if stale:
+            if verdict.next is _Next.RESTART:
+                # Pages in flight were asked with the old limit: their offsets mean nothing
+                # now.
+                await _cancel_all([task for _, _, task in window])
+                window.clear()
+                limit, page_no = planner.limit, planner.restart_page
+                assert page_no is not None
+                page = build(page_no, limit, await fetch(page_no, limit))
+                next_page = page_no + 1
+                continue
+            page_no, sent_at, task = window.popleft()
+            page = build(page_no, limit, await _outcome(task, closed))
+            if planner.is_stale(page, sent_at):
                 # This page's snapshot is (or may be) older than the previous page's: rows
                 # inserted in between could fall in the gap. A request sent now sees a
                 # newer snapshot; the overlap it brings is dropped as duplicates.
-                page = build(page_no, await fetch(page_no))
+                page = build(page_no, limit, await fetch(page_no, limit))
     finally:
         await _cancel_all([task for _, _, task in window])
         window.clear()

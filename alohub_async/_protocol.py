@@ -42,6 +42,8 @@ __all__ = [
     "BODY_ERROR_CLASSES",
     "DEFAULT_BASE_URL",
     "LIST_PATH",
+    "MAX_TOTAL",
+    "PAGINATION_KEYS",
     "RECORD_KEYS",
     "TOTAL_KEYS",
     "body_failure",
@@ -91,6 +93,13 @@ TOTAL_KEYS = (
     "totalItems",
     "count",
 )
+#: Blocks beside the records (or one level up) that may hold the total, e.g.
+#: ``{"data": [...], "meta": {"total": N}}``.
+PAGINATION_KEYS = ("pagination", "meta", "paging", "pageInfo", "page_info", "pager")
+#: Totals above this are refused: no JSON producer counts rows beyond 2**53 exactly.
+MAX_TOTAL = 2**53
+_MAX_TOTAL_DIGITS = len(str(MAX_TOTAL))
+_DIGITS_ONLY = re.compile(r"[0-9]+")
 _CODE_KEYS = ("error_code", "errorCode", "code")
 _MESSAGE_KEYS = ("error_message", "errorMessage", "message", "msg")
 #: The only ``success`` values that mean success (besides ``1`` and ``true``). Every
@@ -212,8 +221,11 @@ def encode_json(body: Mapping[str, Any]) -> bytes:
 
 
 def page_count(total: int, page_size: int) -> int:
-    """How many pages of ``page_size`` hold ``total`` records (at least one)."""
-    return max(1, math.ceil(total / page_size))
+    """How many pages of ``page_size`` hold ``total`` records (at least one).
+
+    Integer arithmetic: a float division overflows on totals of a few hundred digits.
+    """
+    return max(1, -(-total // page_size))
 
 
 # --- responses --------------------------------------------------------------------------
@@ -500,21 +512,44 @@ def read_response(
     return payload
 
 
+def _total_value(value: object) -> int | None:
+    """Read one total value: a non-negative integer, as a number or as plain digits."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        total = value
+    elif isinstance(value, float) and value.is_integer():
+        total = int(value)
+    elif isinstance(value, str) and _DIGITS_ONLY.fullmatch(value.strip()):
+        # ASCII digits only: "1.000", "1,000" and "²" are unreadable (a thousands
+        # separator cannot be told from a decimal point). A long digit string is
+        # refused before int(), which raises ValueError past 4,300 digits.
+        text = value.strip()
+        total = int(text) if len(text) <= _MAX_TOTAL_DIGITS else MAX_TOTAL + 1
+    else:
+        return None
+    if total < 0:
+        return None
+    if total > MAX_TOTAL:
+        raise ResponseFormatError(
+            f"list response total is larger than {MAX_TOTAL}: not a plausible row count"
+        )
+    return total
+
+
 def _read_total(payload: Mapping[str, Any]) -> int | None:
+    """Find a total beside the records, or in a pagination block such as ``meta.total``."""
     for key in TOTAL_KEYS:
-        value = payload.get(key)
-        if value is None or isinstance(value, bool):
-            continue
-        if isinstance(value, int):
-            total = value
-        elif isinstance(value, float) and value.is_integer():
-            total = int(value)
-        elif isinstance(value, str) and value.strip().isdigit():
-            total = int(value.strip())
-        else:
-            continue
-        if total >= 0:
+        total = _total_value(payload.get(key))
+        if total is not None:
             return total
+    for key in PAGINATION_KEYS:
+        block = payload.get(key)
+        if isinstance(block, Mapping):
+            for total_key in TOTAL_KEYS:
+                total = _total_value(block.get(total_key))
+                if total is not None:
+                    return total
     return None
 
 
@@ -526,16 +561,20 @@ def _find_records(container: Mapping[str, Any]) -> tuple[str | None, list[Any] |
     return None, None
 
 
-def read_list(payload: Any) -> tuple[list[Any], int | None]:
+def read_list(payload: Any, *, limit: int | None = None) -> tuple[list[Any], int | None]:
     """Find the records and the total in a list response, or raise.
 
     Accepts a bare list, a dict with the records under one of `RECORD_KEYS`, or
-    one level deeper under ``data``; the total sits beside the records or one level up.
+    one level deeper under ``data``; the total sits beside the records or one level up,
+    directly or inside a pagination block (`PAGINATION_KEYS`, e.g. ``meta.total``). An
+    unreadable total (``"1.000"``, ``"n/a"``) reads as no total.
     Raises APIResponseError for a body that reports failure and ResponseFormatError
-    when no list can be found.
+    when no list can be found, when the total is absurdly large, or when the page holds
+    more than ``limit`` records (a server ignoring ``limit``: refused before any record
+    is structured, so a huge page cannot stall the event loop).
     """
     if isinstance(payload, list):
-        return payload, None
+        return _within_limit(payload, limit), None
     if not isinstance(payload, Mapping):
         raise ResponseFormatError(
             f"list response is neither an object nor a list: {type(payload).__name__}"
@@ -561,7 +600,16 @@ def read_list(payload: Any) -> tuple[list[Any], int | None]:
             + ", ".join(sorted(map(str, payload)))
             + ")"
         )
-    return rows, total
+    return _within_limit(rows, limit), total
+
+
+def _within_limit(rows: list[Any], limit: int | None) -> list[Any]:
+    if limit is not None and len(rows) > limit:
+        raise ResponseFormatError(
+            f"list response holds {len(rows)} records, more than the {limit} asked for: "
+            "the server ignores 'limit'"
+        )
+    return rows
 
 
 def read_detail(payload: Any, *, call_id: str, method: str = "GET", url: str = "") -> Any:

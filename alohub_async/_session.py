@@ -453,10 +453,14 @@ class AlohubSession:
     async def _fetch_rows(
         self, start: str, end: str, page: int, page_size: int, stats: Stats | None
     ) -> tuple[list[Any], int | None]:
-        """Request one list page and return its raw records and total (not yet structured)."""
+        """Request one list page and return its raw records and total (not yet structured).
+
+        A page holding more than ``page_size`` records is refused here, before any is
+        structured.
+        """
         body = protocol.encode_json(protocol.build_list_body(start, end, page, page_size))
         payload = await self._request("POST", protocol.LIST_PATH, body, stats)
-        return protocol.read_list(payload)
+        return protocol.read_list(payload, limit=page_size)
 
     def _build_page(self, page: int, page_size: int, raw: tuple[list[Any], int | None]) -> CallPage:
         """Structure a raw page through the converter."""
@@ -504,11 +508,12 @@ class AlohubSession:
     def _pages(
         self, start: str, end: str, size: int, concurrency: int, stats: Stats
     ) -> AsyncGenerator[CallPage, None]:
-        def fetch(page: int) -> Coroutine[Any, Any, tuple[list[Any], int | None]]:
-            return self._fetch_rows(start, end, page, size, stats)
+        # The walk may switch to a smaller limit (a server capping it), so both take it.
+        def fetch(page: int, limit: int) -> Coroutine[Any, Any, tuple[list[Any], int | None]]:
+            return self._fetch_rows(start, end, page, limit, stats)
 
-        def build(page: int, raw: tuple[list[Any], int | None]) -> CallPage:
-            return self._build_page(page, size, raw)
+        def build(page: int, limit: int, raw: tuple[list[Any], int | None]) -> CallPage:
+            return self._build_page(page, limit, raw)
 
         return walk_pages(
             fetch,

@@ -25,7 +25,9 @@ and ``.message``; it is retried, or refreshes the token, exactly like that equiv
     │                                 (service unavailable)
     ├── APIResponseError              2xx body reporting a failure whose code has no
     │                                 known meaning (.code, .message)
-    └── ResponseFormatError           body not JSON, too large, or not a shape we can read
+    ├── ResponseFormatError           body not JSON, too large, or not a shape we can read
+    └── PaginationError               paging that cannot be walked safely (ignored ``page``)
+        └── IncompleteListingError    rows ended before the total (.expected, .received)
 
 No exception's message or attribute carries the API key or the access token: requests
 are described by method and URL only, and the URL never holds credentials. Server text
@@ -50,7 +52,9 @@ __all__ = [
     "AlohubError",
     "AuthenticationError",
     "BadRequestError",
+    "IncompleteListingError",
     "NotFoundError",
+    "PaginationError",
     "PermissionDeniedError",
     "RateLimitError",
     "ResponseFormatError",
@@ -221,3 +225,29 @@ class APIResponseError(AlohubError):
 
 class ResponseFormatError(AlohubError):
     """The body is not JSON, is too large, or is not a shape the client can read."""
+
+
+class PaginationError(AlohubError):
+    """The server's paging cannot be walked safely, so the walk stopped.
+
+    Raised after every record before it was yielded (a correct prefix), for a server
+    that ignores the ``page`` parameter (its pages repeat rows already yielded far more
+    than rows inserted meanwhile can explain), or whose listing grows as fast as the
+    walk reads it, or that keeps answering full pages far past its own total.
+    """
+
+
+class IncompleteListingError(PaginationError):
+    """The listing ended before the total the server reported.
+
+    Raised after every record the server did return was yielded, in order.
+
+    Attributes:
+        expected: the server's latest total.
+        received: how many distinct records the walk yielded.
+    """
+
+    def __init__(self, message: str, *, expected: int, received: int) -> None:
+        super().__init__(message)
+        self.expected = expected
+        self.received = received

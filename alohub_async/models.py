@@ -261,7 +261,12 @@ class Stats:
         retries: attempts beyond the first, and repeats after a token refresh.
         pages: list pages received and consumed.
         records: records yielded (after duplicates were dropped).
-        duplicates_dropped: records skipped because a neighbouring page already yielded them.
+        duplicates_dropped: records skipped because the same page or a neighbouring one
+            already yielded them (rows re-read on purpose after a page-size switch are not
+            counted).
+        limit_adaptations: times a walk switched to a smaller ``limit`` because the server
+            returned fewer rows per page than asked while more rows existed (it caps
+            ``limit``); the pages after the switch report the smaller ``page_size``.
     """
 
     requests: int = 0
@@ -269,3 +274,4 @@ class Stats:
     pages: int = 0
     records: int = 0
     duplicates_dropped: int = 0
+    limit_adaptations: int = 0

@@ -1073,7 +1073,7 @@ def test_demo_subprocess_exits_0_with_summary() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "calls         2,000" in result.stdout
-    assert "pages 40 · requests 42 · retries 2" in result.stdout
+    assert "pages 40 · requests 43 · retries 2" in result.stdout
     assert result.stderr == ""
 
 

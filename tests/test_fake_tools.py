@@ -49,13 +49,14 @@ async def test_counters_repr_is_one_short_line() -> None:
         await alohub.get_call(fake.expected_records("2026-01-01", "2026-01-02")[0]["call_id"])
     assert count == 5000
     counters = fake.counters
-    assert len(counters.list_pages) == 100  # the data itself is all there
+    # 100 pages, then one more: a full last page is confirmed by an empty one.
+    assert len(counters.list_pages) == 101  # the data itself is all there
     text = repr(counters)
     assert "\n" not in text
     assert len(text) < 250, text
     assert text == (
-        "Counters(requests=101, by_endpoint={'list': 100, 'detail': 1}, "
-        "list_pages=<100 requests, pages 1-100, limit 50>, faults=0, in_flight=0, "
+        "Counters(requests=102, by_endpoint={'list': 101, 'detail': 1}, "
+        "list_pages=<101 requests, pages 1-101, limit 50>, faults=0, in_flight=0, "
         "max_in_flight=" + str(counters.max_in_flight) + ")"
     )
 
@@ -133,15 +134,16 @@ async def test_fake_server_span_anchor_faults_counters_and_summary(no_retry_wait
             with pytest.raises(NotFoundError):
                 await alohub.get_call(calls[0].call_id)
         counters = get_json(counters_url)
+        # Page 2 twice (the 503, then its retry); page 7 confirms that full page 6 was last.
         assert counters["list_pages"] == [[1, 50], [2, 50], [2, 50], [3, 50], [4, 50], [5, 50],
-                                          [6, 50]]  # fmt: skip
-        assert counters["by_endpoint"] == {"list": 7, "detail": 1}
+                                          [6, 50], [7, 50]]  # fmt: skip
+        assert counters["by_endpoint"] == {"list": 8, "detail": 1}
         assert counters["faults"] == 2
         server.proc.send_signal(signal.SIGINT)
         rest = server.rest()
     assert server.proc.returncode == 0
     assert rest[-1] == (
-        "Fake Alohub stopped. Served 8 requests (list 7 · detail 1), 2 faults injected, "
+        "Fake Alohub stopped. Served 9 requests (list 8 · detail 1), 2 faults injected, "
         f"at most {counters['max_in_flight']} in flight."
     )
 

@@ -41,7 +41,7 @@ from alohub_async import (
     ServerError,
 )
 from alohub_async.testing import Envelope, FakeAlohub, Fault, Latency
-from helpers import client_tasks
+from helpers import client_tasks, serve
 
 pytestmark = pytest.mark.usefixtures("no_retry_waits")
 
@@ -648,20 +648,14 @@ async def test_an_endless_chunked_body_is_cut_off_at_the_cap() -> None:
 
     app = web.Application()
     app.router.add_post("/api/report/call-logs", endless)
-    runner = web.AppRunner(app, handler_cancellation=True)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        port = runner.addresses[0][1]
+    async with serve(app) as base_url:
         async with AlohubSession(
             api_key="k",
             access_token="t",
-            base_url=f"http://127.0.0.1:{port}",
+            base_url=base_url,
             max_body_size=64 * 1024,
             max_retries=0,
         ) as alohub:
             with pytest.raises(ResponseFormatError, match="exceeds 65536 bytes"):
                 await alohub.get_calls_page(START, END)
-    finally:
-        await runner.cleanup()
     assert len(written) < 100_000, "the client read the whole endless body"

@@ -15,6 +15,7 @@ from alohub_async import (
     BadRequestError,
     CallPage,
     CallRecord,
+    IncompleteListingError,
     NotFoundError,
     ResponseFormatError,
     ServerError,
@@ -32,23 +33,35 @@ def fake_page(page: int, ids: list[str], size: int, total: int | None) -> CallPa
     return CallPage(items=items, page=page, page_size=size, total=total)
 
 
-def keep(page_no: int, page: CallPage) -> CallPage:
+def keep(page_no: int, limit: int, page: CallPage) -> CallPage:
     """The build step for sources that already return CallPage objects."""
     return page
 
 
 class Pages:
-    """A scripted page source for walk_pages, recording which pages were asked for."""
+    """A scripted page source for walk_pages, recording which pages were asked for.
+
+    Asked with another limit than ``size``, it serves a slice of all its pages' rows in
+    page order, like a server computing ``offset = (page - 1) * limit``.
+    """
 
     def __init__(self, pages: dict[int, list[str]], size: int, total: int | None) -> None:
         self.pages, self.size, self.total = pages, size, total
         self.asked: list[int] = []
+        self.limits: list[int] = []
         self.failing: dict[int, BaseException] = {}
         self.delays: dict[int, float] = {}
         self.cancelled: list[int] = []
 
-    async def fetch(self, page: int) -> CallPage:
+    def rows(self, page: int, limit: int) -> list[str]:
+        if limit == self.size:
+            return self.pages.get(page, [])
+        flat = [i for n in sorted(self.pages) for i in self.pages[n]]
+        return flat[(page - 1) * limit : page * limit]
+
+    async def fetch(self, page: int, limit: int) -> CallPage:
         self.asked.append(page)
+        self.limits.append(limit)
         try:
             await asyncio.sleep(self.delays.get(page, 0))
         except asyncio.CancelledError:
@@ -56,7 +69,7 @@ class Pages:
             raise
         if page in self.failing:
             raise self.failing[page]
-        return fake_page(page, self.pages.get(page, []), self.size, self.total)
+        return fake_page(page, self.rows(page, limit), limit, self.total)
 
 
 async def collect(pages: Pages, concurrency: int = 3) -> list[str]:
@@ -90,11 +103,14 @@ async def test_with_total_fetches_exactly_the_planned_pages() -> None:
     assert sorted(src.asked) == [1, 2, 3]
 
 
-async def test_without_total_stops_at_the_first_short_page() -> None:
-    """Without a total, nothing from beyond the first short page is yielded."""
-    src = Pages({1: ids("a", 2), 2: ids("b", 1), 3: ids("c", 2), 4: ids("d", 2)}, 2, None)
+async def test_without_total_a_short_page_is_confirmed_once() -> None:
+    """Without a total, the first short page ends the walk once one more request is empty."""
+    src = Pages({1: ids("a", 2), 2: ids("b", 1)}, 2, None)
     assert await collect(src, concurrency=3) == ids("a", 2) + ids("b", 1)
-    assert max(src.asked) <= 1 + 3
+    # Pages 1-4 at the page size (3 looked ahead), then page 2 again: a full page came
+    # back, so the limit is not capped and the same limit looks once more.
+    assert list(zip(src.asked, src.limits, strict=True))[-1] == (2, 2)
+    assert len(src.asked) == 5
 
 
 async def test_without_total_stops_at_an_empty_page() -> None:
@@ -114,7 +130,7 @@ async def test_ignored_page_parameter_is_an_error() -> None:
     """A full page that repeats the previous one raises instead of looping forever."""
 
     class Same(Pages):
-        async def fetch(self, page: int) -> CallPage:
+        async def fetch(self, page: int, limit: int) -> CallPage:
             self.asked.append(page)
             return fake_page(page, ids("a", 2), 2, None)
 
@@ -151,10 +167,13 @@ async def test_stopping_cancels_and_awaits_in_flight_requests() -> None:
 
 
 async def test_short_page_contradicting_its_total_is_an_error() -> None:
-    """A page shorter than asked whose own total says more rows exist raises, not truncates."""
+    """A page shorter than asked whose total says more rows exist: one look at its size,
+    then IncompleteListingError, not a silent truncation."""
     src = Pages({1: ids("a", 20)}, size=50, total=1000)
-    with pytest.raises(AlohubError, match="cap 'limit'"):
+    with pytest.raises(IncompleteListingError) as caught:
         await collect(src)
+    assert (caught.value.expected, caught.value.received) == (1000, 20)
+    assert list(zip(src.asked, src.limits, strict=True)) == [(1, 50), (2, 20)]
 
 
 async def test_duplicates_across_neighbouring_pages_are_dropped() -> None:
@@ -180,7 +199,7 @@ async def test_rows_pushed_past_the_planned_end_are_fetched() -> None:
     """When the latest total grows, pages past the planned last one are walked too."""
 
     class Growing(Pages):
-        async def fetch(self, page: int) -> CallPage:
+        async def fetch(self, page: int, limit: int) -> CallPage:
             self.asked.append(page)
             total = 4 if page == 1 else 6
             return fake_page(page, ids(f"p{page}-", 2 if page <= 3 else 0), 2, total)
@@ -194,10 +213,11 @@ async def test_a_page_from_an_older_snapshot_is_fetched_again() -> None:
     """A page whose total is below its predecessor's is re-requested to avoid a gap."""
 
     class Stale(Pages):
-        async def fetch(self, page: int) -> CallPage:
+        async def fetch(self, page: int, limit: int) -> CallPage:
             self.asked.append(page)
             stale = page == 2 and self.asked.count(2) == 1
-            return fake_page(page, ids(f"p{page}-", 2), 2, 4 if stale else 6)
+            rows = ids(f"p{page}-", 2 if page <= 3 else 0)
+            return fake_page(page, rows, 2, 4 if stale else 6)
 
     src = Stale({}, 2, None)
     await collect(src, concurrency=1)
@@ -243,8 +263,10 @@ async def test_lookahead_without_total_stops() -> None:
         async with fake.session(page_size=10, concurrency=3) as alohub:
             got = [c.call_id async for c in alohub.iter_calls(START, END)]
     assert got == expected_ids(fake)
-    asked = [page for page, _ in fake.counters.list_pages]
+    asked = [page for page, limit in fake.counters.list_pages if limit == 10]
     assert max(asked) <= 10 + 3
+    # Page 10 held 5 rows: page 10 again, at the same limit, confirms the end.
+    assert fake.counters.list_pages[-1] == (10, 10)
 
 
 async def test_dedupe_on_shifting_rows() -> None:

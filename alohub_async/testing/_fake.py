@@ -9,6 +9,7 @@ the credential check, like a plain file URL.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import io
 import json
 import math
@@ -16,7 +17,7 @@ import random
 import ssl
 import wave
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from datetime import datetime, timedelta, timezone, tzinfo
 from functools import cache
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
@@ -62,6 +63,9 @@ DEMO_ACCESS_TOKEN: Final = "demo-access-token"  # noqa: S105 - a public demo val
 
 Endpoint: TypeAlias = Literal["list", "detail", "recording", "any"]
 """Which requests a fault or a latency applies to; ``"any"`` means all three."""
+
+TotalFormat: TypeAlias = Literal["number", "string", "dotted", "garbage"]
+"""How a fake writes its list total (see `FakeAlohub.total_format`)."""
 
 Latency: TypeAlias = float | tuple[float, float]
 """Seconds of delay: fixed, or drawn uniformly from ``(low, high)`` by the fake's seeded RNG."""
@@ -270,6 +274,9 @@ class Envelope:
         total_key: Key of the total, or None for no total.
         total_outside: Put the total one level up, beside ``nested_under``, instead of
             beside the list.
+        total_block: Key of a pagination block holding the total where it would be, e.g.
+            ``"meta"`` gives ``{"data": [...], "meta": {"totalRecord": N}}``; None puts
+            the total itself there.
         status_fields: Add ``success``/``error_code``/``error_message`` at the top.
         detail_key: Key holding a detail object, or None to answer the object itself
             (an unknown id then always answers 404).
@@ -279,6 +286,7 @@ class Envelope:
     nested_under: str | None = None
     total_key: str | None = "totalRecord"
     total_outside: bool = False
+    total_block: str | None = None
     status_fields: bool = True
     detail_key: str | None = "data"
 
@@ -325,12 +333,15 @@ class Envelope:
                     )
         return tuple(dict.fromkeys(shapes))
 
-    def list_body(self, records: list[dict[str, Any]], total: int) -> Any:
+    def list_body(
+        self, records: list[dict[str, Any]], total: Any, *, with_total: bool = True
+    ) -> Any:
         """Wrap one page of records.
 
         Args:
             records: The page's records.
-            total: The window's row count.
+            total: The window's row count (any JSON value, to serve odd totals).
+            with_total: False leaves the total out of this page.
 
         Returns:
             The JSON-ready body.
@@ -338,15 +349,15 @@ class Envelope:
         if self.records_key is None:
             return records
         body: dict[str, Any] = dict(_SUCCESS) if self.status_fields else {}
-        if self.nested_under is None:
-            body[self.records_key] = records
-            if self.total_key is not None:
-                body[self.total_key] = total
-            return body
-        inner: dict[str, Any] = {self.records_key: records}
-        if self.total_key is not None:
-            (body if self.total_outside else inner)[self.total_key] = total
-        body[self.nested_under] = inner
+        inner: dict[str, Any] = body if self.nested_under is None else {}
+        inner[self.records_key] = records
+        if self.total_key is not None and with_total:
+            holder = body if self.total_outside else inner
+            if self.total_block is not None:
+                holder = holder.setdefault(self.total_block, {})
+            holder[self.total_key] = total
+        if self.nested_under is not None:
+            body[self.nested_under] = inner
         return body
 
     def detail_body(self, detail: dict[str, Any] | None) -> Any:
@@ -365,7 +376,9 @@ class Envelope:
         return body
 
 
-FaultKind: TypeAlias = Literal["status", "reset", "malformed_json", "failure_body", "hang"]
+FaultKind: TypeAlias = Literal[
+    "status", "reset", "malformed_json", "failure_body", "hang", "null_data"
+]
 
 
 @attrs.frozen
@@ -373,7 +386,7 @@ class Fault:
     """One misbehaviour of the fake, built with the class methods.
 
     Examples: ``Fault.status(503, html=True)``, ``Fault.status(429, retry_after=1)``,
-    ``Fault.reset()``, ``Fault.malformed_json()``,
+    ``Fault.reset()``, ``Fault.malformed_json()``, ``Fault.null_data()``,
     ``Fault.failure_body(code="SYSTEM_ERROR", message="Hệ thống bận")``, ``Fault.hang(5)``.
 
     Attributes:
@@ -450,6 +463,15 @@ class Fault:
             The fault.
         """
         return cls("failure_body", code=code, message=message)
+
+    @classmethod
+    def null_data(cls) -> Fault:
+        """Answer 200 ``{"success": "1", ..., "data": null}``: success, no records, no total.
+
+        Returns:
+            The fault.
+        """
+        return cls("null_data")
 
     @classmethod
     def hang(cls, seconds: float | None = None) -> Fault:
@@ -645,6 +667,24 @@ class FakeAlohub:
         self.missing_detail_404 = missing_detail_404
         self.ignore_page = False
         """When true, every list request gets page 1, whatever page it asks for."""
+        self.ignore_limit = False
+        """When true, a list page holds every row from its offset on, whatever ``limit``."""
+        self.limit_cap: int | None = None
+        """When set, a list page holds at most this many rows, whatever ``limit`` asks."""
+        self.cap_offsets: Literal["clamped", "requested"] = "clamped"
+        """How a capped page finds its first row: ``"clamped"`` computes the offset from the
+        capped limit, ``(page - 1) * limit_cap``; ``"requested"`` from the limit asked for,
+        ``(page - 1) * limit``, then cuts the page to ``limit_cap`` rows."""
+        self.total_pages: Container[int] | None = None
+        """The list pages that carry a total (None: every page)."""
+        self.total_error = 0
+        """Added to the total the list pages report: above (positive) or below the truth."""
+        self.total_format: TotalFormat = "number"
+        """How the total is written: ``"number"`` (1000), ``"string"`` ("1000"),
+        ``"dotted"`` ("1.000", unreadable) or ``"garbage"`` ("n/a", unreadable)."""
+        self.duplicate_rows: frozenset[int] = frozenset()
+        """Positions of the listing served twice in a row, like a join repeating a row;
+        the reported total counts the repeats."""
         self.counters = Counters()
         # Not for secrets: a seeded RNG makes random latency and error rates reproducible.
         self._rng = random.Random(seed if fault_seed is None else fault_seed)  # noqa: S311
@@ -980,6 +1020,8 @@ class FakeAlohub:
             return web.Response(body=_MALFORMED_JSON, content_type=_JSON_TYPE, charset="utf-8")
         if kind == "failure_body":
             return _json_response(_error_body(fault.code or "", fault.message or ""))
+        if kind == "null_data":
+            return _json_response({**_SUCCESS, "data": None})
         status = fault.http_status
         headers = {}
         if fault.retry_after is not None:
@@ -1044,10 +1086,74 @@ class FakeAlohub:
         finally:
             counters.in_flight -= 1
 
+    @property
+    def _quirky(self) -> bool:
+        """Whether some list-page misbehaviour is switched on (the body cache is then off)."""
+        return bool(
+            self.ignore_limit
+            or self.limit_cap is not None
+            or self.total_pages is not None
+            or self.total_error
+            or self.total_format != "number"
+            or self.duplicate_rows
+        )
+
+    def _format_total(self, total: int) -> Any:
+        """Write a total the way `total_format` says."""
+        total = max(0, total + self.total_error)
+        if self.total_format == "string":
+            return str(total)
+        if self.total_format == "dotted":
+            return f"{total:,}".replace(",", ".")
+        if self.total_format == "garbage":
+            return "n/a"
+        return total
+
+    def _listing_rows(
+        self, window: tuple[datetime, datetime], offset: int, count: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Rows ``offset`` to ``offset + count`` of the listing with its repeated rows."""
+        base_total = self.data.total(*window)
+        repeats = sorted(d for d in self.duplicate_rows if 0 <= d < base_total)
+        total = base_total + len(repeats)
+        wanted: list[int] = []
+        base = max(0, offset - len(repeats))
+        position = base + bisect.bisect_left(repeats, base)
+        while base < base_total and position < offset + count:
+            for _ in range(2 if base in self.duplicate_rows else 1):
+                if offset <= position < offset + count:
+                    wanted.append(base)
+                position += 1
+            base += 1
+        if not wanted:
+            return [], total
+        lo, size = wanted[0], wanted[-1] - wanted[0] + 1
+        first = lo // size + 1  # two pages of ``size`` cover rows lo .. lo + size - 1
+        rows = self.data.page(*window, first, size)[0] + self.data.page(*window, first + 1, size)[0]
+        start = (first - 1) * size
+        return [rows[b - start] for b in wanted], total
+
+    def _quirky_body(self, window: tuple[datetime, datetime], page: int, limit: int) -> Any:
+        """Build a list body with the misbehaviours switched on."""
+        count = step = limit
+        if self.limit_cap is not None and limit > self.limit_cap:
+            count = self.limit_cap
+            if self.cap_offsets == "clamped":
+                step = self.limit_cap
+        offset = (page - 1) * step
+        if self.ignore_limit:
+            count = self.data.total(*window) + len(self.duplicate_rows)
+        records, total = self._listing_rows(window, offset, count)
+        with_total = self.total_pages is None or page in self.total_pages
+        return self.envelope.list_body(records, self._format_total(total), with_total=with_total)
+
     def _list_response(
         self, window: tuple[datetime, datetime], page: int, limit: int
     ) -> web.Response:
         """Answer one list page, from the encoded-page cache when possible."""
+        if self._quirky:
+            quirky = _dumps(self._quirky_body(window, page, limit))
+            return web.Response(body=quirky, content_type=_JSON_TYPE, charset="utf-8")
         key = (self.data.inserted, window, page, limit, self.envelope)
         body = self._bodies.get(key)
         if body is None:

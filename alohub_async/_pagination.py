@@ -26,7 +26,7 @@ works whether the server clamps ``limit`` before or after computing the offset. 
 totals that costs one request more per walk: it confirms the end. Rows ending before the
 total raise `IncompleteListingError` after all were yielded. Pages that repeat far more
 rows than insertions can explain, a listing that grows as fast as it is read, and full
-pages far past the largest total raise `PaginationError`.
+pages far past the total first seen raise `PaginationError`.
 """
 
 from __future__ import annotations
@@ -152,7 +152,8 @@ class _Planner:
         self.concurrency = concurrency
         self.recent = _RecentIds(max(2, concurrency + 1))
         self.latest_total: int | None = None
-        self.largest_total: int | None = None
+        #: The first total seen: the walk's bound is derived from it (see `_misbehaving`).
+        self.first_total: int | None = None
         #: The highest page worth requesting now; None without any total (look ahead).
         self.horizon: int | None = None
         self.yielded = 0  # distinct records yielded
@@ -216,7 +217,8 @@ class _Planner:
             if self.previous_total is not None:
                 growth = page.total - self.previous_total
             self.latest_total = page.total
-            self.largest_total = max(self.largest_total or 0, page.total)
+            if self.first_total is None:
+                self.first_total = page.total
             self.horizon = max(self.horizon or 0, page.total // limit + 1)
         self.previous_total = page.total
         adapted = False
@@ -340,16 +342,20 @@ class _Planner:
                 "can explain: the server seems to ignore the 'page' parameter; stopping "
                 "instead of looping forever"
             )
-        if self.largest_total is None or rows < self.limit:
+        if self.first_total is None or rows < self.limit:
             return None
-        # A full page: make sure the walk still gets somewhere.
+        # A full page: make sure the walk still gets somewhere. The bound comes from the
+        # first total, not the largest: a server inflating its total by half a page or
+        # more per request would otherwise move the bound as fast as the walk reads. Rows
+        # inserted during a walk may thus add up to the listing's size again, no more.
         limit = self.limit
-        bound = 2 * page_count(self.largest_total, limit) + self.concurrency + 2
-        if self.since_restart > bound:
+        planned = page_count(self.first_total, limit)
+        if self.since_restart > 2 * planned + self.concurrency + 2:
             return PaginationError(
-                f"page {page_no} is still full after {self.since_restart} pages, far past "
-                f"the {page_count(self.largest_total, limit)} pages of the largest total "
-                f"seen ({self.largest_total}): stopping instead of looping forever"
+                f"page {page_no} is still full after {self.since_restart} pages, twice "
+                f"the {planned} pages of the total first seen ({self.first_total}): rows "
+                "are inserted faster than the walk reads them, or the server ignores "
+                "'page' or its total; stopping instead of looping forever"
             )
         assert self.latest_total is not None
         remaining = self.latest_total - page_no * limit

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import math
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import attrs
 import pytest
@@ -41,6 +41,7 @@ from alohub_async import (
     ServerError,
 )
 from alohub_async.testing import Envelope, FakeAlohub, Fault, Latency
+from alohub_async.testing._fake import TotalFormat
 from helpers import client_tasks, serve
 
 pytestmark = pytest.mark.usefixtures("no_retry_waits")
@@ -659,3 +660,139 @@ async def test_an_endless_chunked_body_is_cut_off_at_the_cap() -> None:
             with pytest.raises(ResponseFormatError, match="exceeds 65536 bytes"):
                 await alohub.get_calls_page(START, END)
     assert len(written) < 100_000, "the client read the whole endless body"
+
+
+# --- hostile list endpoints -----------------------------------------------------------------
+
+
+@attrs.frozen
+class Hostile:
+    """List misbehaviours of one example (see FakeAlohub's attributes of the same names)."""
+
+    limit_cap: int | None = None
+    cap_offsets: str = "clamped"
+    total_pages: frozenset[int] | None = None
+    total_error: int = 0
+    total_format: str = "number"
+    duplicate_rows: frozenset[int] = frozenset()
+    ignore_page: bool = False
+    inserts: int = 0
+    null_page: int | None = None
+
+    def apply(self, fake: FakeAlohub) -> None:
+        """Switch the misbehaviours on."""
+        fake.limit_cap = self.limit_cap
+        fake.cap_offsets = "clamped" if self.cap_offsets == "clamped" else "requested"
+        fake.total_pages = self.total_pages
+        fake.total_error = self.total_error
+        fake.total_format = cast(TotalFormat, self.total_format)
+        fake.duplicate_rows = self.duplicate_rows
+        fake.ignore_page = self.ignore_page
+        if self.inserts:
+            fake.auto_insert(self.inserts)
+        if self.null_page is not None:
+            fake.fail_page(self.null_page, Fault.null_data())
+
+
+@st.composite
+def hostile_scenarios(draw: st.DrawFn) -> tuple[Scenario, Hostile]:
+    """A fault-free walk against a list endpoint with a few generated misbehaviours."""
+    walk = draw(scenarios(hangs=False))
+    walk = attrs.evolve(walk, schedules={}, latency=0.0)
+    size, pages = walk.page_size, walk.pages
+    kinds = draw(
+        st.sets(
+            st.sampled_from(["cap", "some_totals", "odd_total", "unreadable", "repeats", "page"]),
+            max_size=3,
+        )
+    )
+    hostile: dict[str, object] = {}
+    if "cap" in kinds and size > 1:
+        hostile["limit_cap"] = draw(st.integers(1, size - 1))
+        hostile["cap_offsets"] = draw(st.sampled_from(["clamped", "requested"]))
+    if "some_totals" in kinds:
+        hostile["total_pages"] = frozenset(draw(st.lists(st.integers(1, pages + 2), max_size=4)))
+    if "odd_total" in kinds:
+        # A total below the rows while 'limit' is capped makes the capped first page look
+        # like the whole listing: nothing in the responses shows otherwise (Known limits).
+        low = 0 if "limit_cap" in hostile else -5000
+        hostile["total_error"] = draw(
+            st.integers(max(low, -2 * size), 2 * size) | st.integers(low, 5000)
+        )
+    if "unreadable" in kinds:
+        hostile["total_format"] = draw(st.sampled_from(["string", "dotted", "garbage"]))
+    if "repeats" in kinds and walk.calls:
+        positions = st.integers(0, walk.calls - 1)
+        hostile["duplicate_rows"] = frozenset(draw(st.lists(positions, min_size=1, max_size=5)))
+    readable = walk.has_total and hostile.get("total_format", "string") == "string"
+    first_has_total = 1 in hostile.get("total_pages", frozenset({1}))  # type: ignore[operator]
+    if "page" in kinds:
+        hostile["ignore_page"] = True
+        # Without a total, a server ignoring 'page' while new rows arrive is a listing
+        # that never ends (see Known limits in docs/reliability.md).
+        if readable and first_has_total:
+            hostile["inserts"] = draw(st.sampled_from([0, 1, size]))
+    # data: null is an empty page: only a total seen before it, and not below the rows,
+    # can tell it from the end (Known limits).
+    honest = hostile.get("total_error", 0) >= 0  # type: ignore[operator]
+    if readable and first_has_total and honest and pages > 1 and draw(st.booleans()):
+        hostile["null_page"] = draw(st.integers(2, pages))
+    return walk, Hostile(**hostile)  # type: ignore[arg-type]
+
+
+async def bounded_walk(
+    fake: FakeAlohub, alohub: AlohubSession, hostile: Hostile, bound: int
+) -> Outcome:
+    """Collect iter_calls like `walk_calls`; a walk sending over ``bound`` requests is stopped.
+
+    Stopping means every later list request answers 400, so a walk that would never end
+    fails the property instead of hanging the test run.
+    """
+    hostile.apply(fake)
+
+    async def watchdog() -> None:
+        # Polling the fake's counter: the fake has no hook to await a request count.
+        while fake.counters.by_endpoint["list"] <= bound:  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
+        fake.auto_insert(0)
+        fake.error_rate(1.0, Fault.status(400), endpoint="list")
+
+    guard = asyncio.ensure_future(watchdog())
+    try:
+        outcome = await walk_calls(fake, alohub)
+    finally:
+        guard.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await guard
+    assert fake.counters.by_endpoint["list"] <= bound, "the walk did not end"
+    return outcome
+
+
+@pytest.mark.property
+@given(case=hostile_scenarios())
+def test_hostile_list_endpoints_lose_nothing_silently(case: tuple[Scenario, Hostile]) -> None:
+    """Every row once, in order, or a typed error after a correct prefix; never endless.
+
+    Generated: limit caps (either offset rule), totals on some pages only, totals above
+    or below the real count, unreadable totals, rows repeated inside pages, a server
+    ignoring ``page`` (with rows inserted or not), ``data: null`` mid-walk.
+    """
+    scenario, hostile = case
+    # Far more than any walk that ends needs: twice the planned pages, a window, a
+    # refetch each, and the switch of a capped limit (pages of one row at worst).
+    bound = 6 * (scenario.pages * scenario.page_size + scenario.concurrency + 4)
+    outcome = run(scenario, lambda fake, alohub: bounded_walk(fake, alohub, hostile, bound))
+    for kind, value in attrs.asdict(hostile).items():
+        if value not in (None, 0, False, frozenset(), "number", "clamped"):
+            event(f"hostile: {kind}")
+    event(f"outcome: {type(outcome.error).__name__ if outcome.error else 'complete'}")
+    got = outcome.ids
+    assert len(got) == len(set(got)), "a record was yielded twice"
+    assert outcome.error is None or isinstance(outcome.error, AlohubError)
+    if hostile.inserts:
+        assert set(got) <= set(outcome.final), "a record the server never served"
+        got = originals_in(got, outcome.expected)
+    if outcome.error is None:
+        assert got == outcome.expected
+    else:
+        assert got == outcome.expected[: len(got)]

@@ -109,6 +109,10 @@ class _RecentIds:
     def __contains__(self, call_id: str) -> bool:
         return call_id in self._ids
 
+    def keep_more(self, pages: int) -> None:
+        """Remember ``pages`` more pages from now on."""
+        self._keep += max(0, pages)
+
     def add_page(self, page_no: int, ids: list[str]) -> None:
         self._pages.append((page_no, ids))
         for call_id in ids:
@@ -150,7 +154,9 @@ class _Planner:
         self.page_size = page_size
         self.limit = page_size
         self.concurrency = concurrency
-        self.recent = _RecentIds(max(2, concurrency + 1))
+        # The window's pages, plus the page a switch or a stale re-fetch may go back to and
+        # the one before it (rows pushed forward by insertions since it was read).
+        self.recent = _RecentIds(concurrency + 3)
         self.latest_total: int | None = None
         #: The first total seen: the walk's bound is derived from it (see `_misbehaving`).
         self.first_total: int | None = None
@@ -164,6 +170,9 @@ class _Planner:
         self.full_seen = False  # some page came back full: the server does not cap below
         self.verify_head = False  # the switch needs the head check before it counts
         self.first_ids: frozenset[str] = frozenset()
+        #: Rows of a short first page without a total, while the next page (same limit)
+        #: is fetched to confirm the end; None otherwise.
+        self.confirming: int | None = None
         self._held: _Verdict | None = None
         self.shifted = False  # rows were seen to move between pages
         self.strikes = 0
@@ -206,6 +215,10 @@ class _Planner:
                 repeated += 1
             else:
                 fresh.append(record)
+        if first_after_restart and self.confirming is not None:
+            # Checked before these rows are remembered: if they prove a cap, they are
+            # fetched again at the new limit and must not be taken for duplicates then.
+            return self._confirmed(page, fresh)
         self.recent.add_page(self.consumed, ids)
         if self.consumed == 1:
             self.first_ids = frozenset(ids)
@@ -229,7 +242,9 @@ class _Planner:
         else:
             self.shifted = self.shifted or repeated > 0
             explained = growth is not None and growth >= duplicates
-            if rows and duplicates * 2 > rows and not explained:
+            # Only full pages count: a server ignoring 'page' answers full pages, and a
+            # short page holding a row pushed down by an insertion is the end, not a loop.
+            if rows >= limit and duplicates * 2 > rows and not explained:
                 self.strikes += 1
             else:
                 self.strikes = 0
@@ -275,6 +290,30 @@ class _Planner:
         self.yielded -= len(held.fresh)
         return _Verdict((), 0, False, _Next.END)
 
+    def _confirmed(self, page: CallPage, fresh: list[CallRecord]) -> _Verdict:
+        """Decide on the page after a short first page without a total (same limit).
+
+        Empty, or holding only rows already yielded (pushed down by insertions at the
+        head): the listing ended. Rows not yielded yet prove that the server caps
+        'limit' at the first page's size: go on at that size, from the offset that skips
+        nothing. This page's own rows are not handed out; their offsets are ambiguous.
+        """
+        rows, self.confirming, self.restart_page = self.confirming, None, None
+        assert rows is not None
+        if fresh:
+            self._restart(page.page, rows, rows, None)
+            self.verify_head = True
+            return _Verdict((), 0, False, _Next.RESTART)
+        error = None
+        if page.total is not None and page.total > self.yielded:
+            error = IncompleteListingError(
+                f"the listing ended after {self.yielded} records, but the server's total "
+                f"is {page.total}: page {page.page} (limit {self.limit}) holds no new row",
+                expected=page.total,
+                received=self.yielded,
+            )
+        return _Verdict((), 0, False, _Next.END, error)
+
     def _short(
         self,
         page_no: int,
@@ -295,9 +334,15 @@ class _Planner:
                 # once more at the same limit (rows only shift forward, so this cannot
                 # chase rows inserted at the head).
                 self._restart(page_no, rows, limit, expected)
+            elif expected is None:
+                # A short first page and no total: the end, or a server capping 'limit'.
+                # The next page at the same limit tells (see `_confirmed`); asked at the
+                # page's own size instead, rows inserted at the head could be chased
+                # through a listing that never ends.
+                self.confirming = rows
+                self.restart_page = page_no + 1
             else:
                 self._restart(page_no, rows, rows, expected)
-                self.verify_head = expected is None
             return _Verdict(fresh, duplicates, emit, _Next.RESTART, adapted=adapted)
         error = None
         if missing:
@@ -316,7 +361,18 @@ class _Planner:
         old = self.limit
         self.limit = limit
         self.restarted = True
-        self.restart_page = self.yielded // limit + 1
+        if limit == old:
+            # Same limit, same offsets: ask the short page itself again. (Counting back
+            # from the rows yielded would go back one page per `limit` rows inserted at
+            # the head meanwhile, re-reading rows older than the remembered ids.)
+            self.restart_page = page_no
+        else:
+            # Offsets change with the limit, and a capping server may compute them either
+            # way: go on from the rows yielded, which skips none. Rows from that far back
+            # must still be recognised, so remember as many more pages.
+            self.restart_page = self.yielded // limit + 1
+            back = (page_no - 1) * old + rows - (self.restart_page - 1) * limit
+            self.recent.keep_more(-(-back // old) + 1)
         self.since_restart = 0
         self.strikes = 0
         self.closest = None

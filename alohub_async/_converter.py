@@ -32,6 +32,10 @@ Value rules, chosen so a record is always usable and ``raw`` keeps whatever was 
 * transcript: a string (also a JSON-encoded list or object inside a string), a list of
   segments, or ``{"text", "segments"}``; an empty or unreadable one is ``None``.
 
+``raw`` is the server's record unless the session asks for lighter records
+(``keep_raw``): ``"unmapped"`` keeps only what no field holds (keys no field reads, values
+a field could not read, every key of a field fed by several), ``"none"`` keeps nothing.
+
 Everything unusable at the record level (not an object, no id) is a
 `ResponseFormatError`; no cattrs exception escapes.
 
@@ -78,12 +82,12 @@ __all__ = [
 ]
 
 _R = TypeVar("_R", bound=CallRecord)
+_T = TypeVar("_T")
 
 #: What a record's ``raw`` keeps: the whole server record (``"all"``, the default), only
 #: what its fields do not hold (``"unmapped"``), or nothing (``"none"``).
 KeepRaw = Literal["all", "unmapped", "none"]
 KEEP_RAW: Final[tuple[str, ...]] = get_args(KeepRaw)
-_T = TypeVar("_T")
 
 #: Most key sets remembered per model; the oldest plan is dropped beyond this.
 MAX_PLANS: Final = 256

@@ -32,6 +32,10 @@ Value rules, chosen so a record is always usable and ``raw`` keeps whatever was 
 * transcript: a string (also a JSON-encoded list or object inside a string), a list of
   segments, or ``{"text", "segments"}``; an empty or unreadable one is ``None``.
 
+``raw`` is the server's record unless the session asks for lighter records
+(``keep_raw``): ``"unmapped"`` keeps only what no field holds (keys no field reads, values
+a field could not read, every key of a field fed by several), ``"none"`` keeps nothing.
+
 Everything unusable at the record level (not an object, no id) is a
 `ResponseFormatError`; no cattrs exception escapes.
 
@@ -52,13 +56,13 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, tzinfo
-from typing import Any, Final, TypeVar, cast
+from typing import Any, Final, Literal, TypeVar, cast, get_args
 
 import attrs
 import cattrs
 from cattrs.gen import make_dict_unstructure_fn, override
 
-from alohub_async._timeutil import parse_timestamp
+from alohub_async._timeutil import parse_timestamp, timestamp_reader
 from alohub_async.errors import ResponseFormatError
 from alohub_async.models import (
     CallDetail,
@@ -79,6 +83,11 @@ __all__ = [
 
 _R = TypeVar("_R", bound=CallRecord)
 _T = TypeVar("_T")
+
+#: What a record's ``raw`` keeps: the whole server record (``"all"``, the default), only
+#: what its fields do not hold (``"unmapped"``), or nothing (``"none"``).
+KeepRaw = Literal["all", "unmapped", "none"]
+KEEP_RAW: Final[tuple[str, ...]] = get_args(KeepRaw)
 
 #: Most key sets remembered per model; the oldest plan is dropped beyond this.
 MAX_PLANS: Final = 256
@@ -380,7 +389,7 @@ def _no_id(obj: Mapping[Any, Any]) -> ResponseFormatError:
 _READ_EXPR: Final[dict[str, str]] = {
     "id": "(v.strip() or None) if v.__class__ is str else _id(v)",
     "str": "v if v.__class__ is str and v.strip() else _str(v)",
-    "ts": "_ts(v, _tz, _server_tz) if v.__class__ is str else _ts_any(v, _tz, _server_tz)",
+    "ts": "_ts(v) if v.__class__ is str else _ts_any(v, _tz, _server_tz)",
     "seconds": "float(v) if v.__class__ is int and 0 <= v < _MAX_INT else _seconds(v)",
     "direction": "(_DIRS_get(v) or _direction(v)) if v.__class__ is str else _direction(v)",
     "transcript": "_transcript(v)",
@@ -391,16 +400,21 @@ def _builder_source(
     fields: Sequence[tuple[str, str, tuple[str, ...]]],
     shape: tuple[int, ...],
     slots: Sequence[str],
+    keep_raw: KeepRaw = "all",
 ) -> str:
     """Generate the source of a builder factory for one shape (sources per field).
 
     The source depends only on the field table and the shape, never on the record's keys:
     those are passed to the factory as arguments, so nothing from the server is compiled.
     A field with more than ``_INLINE_SOURCES`` sources gets one tuple argument and a loop.
+    With ``keep_raw="unmapped"`` the factory takes one more argument, ``kept``: the keys
+    kept in ``raw`` whatever their value (see `_RecordHook.plan`).
     """
     params: list[str] = []
     body: list[str] = []
     found: set[str] = set()
+    # Single-source fields that came out empty: their key goes back into raw (unmapped).
+    recheck: list[str] = []
     for index, ((name, kind, _), count) in enumerate(zip(fields, shape, strict=True)):
         if count == 0:
             continue
@@ -431,12 +445,27 @@ def _builder_source(
         elif kind == "direction":
             body += [f"        if {name} is None:", f"            {name} = _UNKNOWN"]
         found.add(name)
+        if count == 1 and kind != "id":
+            empty = f"{name} is _UNKNOWN" if kind == "direction" else f"{name} is None"
+            recheck += [
+                f"        if {empty}:",
+                f"            v = row[k{index}_0]",
+                '            if v is not None and v != "":',
+                f"                r[k{index}_0] = v",
+            ]
+    raw = "row"
+    if keep_raw == "none":
+        raw = "_default_raw"
+    elif keep_raw == "unmapped":
+        params.append("kept")
+        body += ["        r = {_k: row[_k] for _k in kept} if kept else {}", *recheck]
+        raw = "r or _default_raw"
     # Fill the slots directly: attrs' keyword __init__ on a frozen class costs twice as
     # much, and the models have no validators, converters or post-init to skip
     # (tests/test_converter.py checks the result equals the constructor's).
     body.append("        o = _new(_cls)")
     for name in slots:
-        value = "row" if name == "raw" else name if name in found else f"_default_{name}"
+        value = raw if name == "raw" else name if name in found else f"_default_{name}"
         body.append(f"        _set_{name}(o, {value})")
     return "\n".join(
         [
@@ -452,8 +481,11 @@ def _builder_source(
 class _RecordHook:
     """The structure hook of one record class: plans per key set, generated builders per shape."""
 
-    def __init__(self, cls: type[CallRecord], tz: tzinfo, server_tz: tzinfo) -> None:
+    def __init__(
+        self, cls: type[CallRecord], tz: tzinfo, server_tz: tzinfo, keep_raw: KeepRaw = "all"
+    ) -> None:
         self.cls = cls
+        self.keep_raw = keep_raw
         self.fields = _DETAIL_FIELDS if issubclass(cls, CallDetail) else _RECORD_FIELDS
         self.plans: dict[tuple[Any, ...], Callable[[Mapping[str, Any]], CallRecord]] = {}
         self.factories: dict[tuple[int, ...], Callable[..., Callable[[Any], CallRecord]]] = {}
@@ -461,7 +493,7 @@ class _RecordHook:
             "_cls": cls,
             "_tz": tz,
             "_server_tz": server_tz,
-            "_ts": parse_timestamp,
+            "_ts": timestamp_reader(tz, server_tz),
             "_ts_any": _read_timestamp,
             "_id": _read_id,
             "_str": _read_str,
@@ -533,6 +565,10 @@ class _RecordHook:
                 by_alias.setdefault(_fold_short_key(key), []).append(key)
         shape: list[int] = []
         args: list[object] = []
+        # For keep_raw="unmapped": a key no field reads stays in raw, and so does every
+        # source of a field that has several (which one fed the field varies per record).
+        # A single source is dropped unless its field came out empty (the builder checks).
+        dropped: set[object] = set()
         for _, _, aliases in self.fields:
             sources = [key for alias in aliases for key in by_alias.get(alias, ())]
             del sources[MAX_FIELD_SOURCES:]
@@ -541,6 +577,10 @@ class _RecordHook:
                 args.append(tuple(sources))
             else:
                 args.extend(sources)
+            if len(sources) == 1:
+                dropped.add(sources[0])
+        if self.keep_raw == "unmapped":
+            args.append(tuple(key for key in keys if key not in dropped))
         build: Callable[[Mapping[str, Any]], CallRecord]
         if shape[0] == 0:
             error = _no_id(obj)
@@ -560,7 +600,7 @@ class _RecordHook:
         """Return the compiled builder factory for a shape, compiling it on first use."""
         factory = self.factories.get(shape)
         if factory is None:
-            source = _builder_source(self.fields, shape, self.slots)
+            source = _builder_source(self.fields, shape, self.slots, self.keep_raw)
             namespace = dict(self.namespace)
             code = compile(source, f"<alohub_async {self.cls.__name__} builder>", "exec")
             exec(code, namespace)  # noqa: S102 - source built from our field table only
@@ -623,14 +663,25 @@ def _unstructure_direction(direction: Direction) -> str:
     return direction.value
 
 
-def make_converter(tz: tzinfo, server_tz: tzinfo | None = None) -> cattrs.Converter:
+def _check_keep_raw(keep_raw: object) -> KeepRaw:
+    """Return ``keep_raw`` if it is one of `KEEP_RAW`, else a ValueError naming them."""
+    if keep_raw not in KEEP_RAW:
+        raise ValueError(f"keep_raw must be one of {', '.join(KEEP_RAW)}, got {keep_raw!r}")
+    return cast("KeepRaw", keep_raw)
+
+
+def make_converter(
+    tz: tzinfo, server_tz: tzinfo | None = None, keep_raw: str = "all"
+) -> cattrs.Converter:
     """Build a fresh converter with every hook registered.
 
     Naive server times are read in ``server_tz`` (``tz`` when None) and every time is
-    expressed in ``tz``. Unstructuring a record gives a JSON-ready dict in model field
-    order, *without* ``raw``: it is the server's record, already JSON, and output wants the
-    mapped fields.
+    expressed in ``tz``. ``keep_raw`` says what records' ``raw`` keeps (see `KeepRaw`);
+    anything else is a ValueError. Unstructuring a record gives a JSON-ready dict in model
+    field order, *without* ``raw``: it is the server's record, already JSON, and output
+    wants the mapped fields.
     """
+    mode = _check_keep_raw(keep_raw)
     if server_tz is None or server_tz == tz:
         server_tz = tz  # one object: the naive fast path checks identity
     converter = cattrs.Converter()
@@ -652,8 +703,8 @@ def make_converter(tz: tzinfo, server_tz: tzinfo | None = None) -> cattrs.Conver
     converter.register_structure_hook(Transcript, _structure_transcript)
     converter.register_structure_hook(Transcript | None, _structure_optional_transcript)
     converter.register_structure_hook(TranscriptSegment, _structure_segment)
-    converter.register_structure_hook(CallRecord, _RecordHook(CallRecord, tz, server_tz))
-    converter.register_structure_hook(CallDetail, _RecordHook(CallDetail, tz, server_tz))
+    for cls in (CallRecord, CallDetail):
+        converter.register_structure_hook(cls, _RecordHook(cls, tz, server_tz, mode))
 
     converter.register_unstructure_hook(datetime, _unstructure_datetime)
     converter.register_unstructure_hook(Direction, _unstructure_direction)
@@ -665,20 +716,23 @@ def make_converter(tz: tzinfo, server_tz: tzinfo | None = None) -> cattrs.Conver
 
 
 @functools.lru_cache(maxsize=32)
-def _cached_converter(tz: tzinfo, server_tz: tzinfo | None) -> cattrs.Converter:
-    return make_converter(tz, server_tz)
+def _cached_converter(tz: tzinfo, server_tz: tzinfo | None, keep_raw: KeepRaw) -> cattrs.Converter:
+    return make_converter(tz, server_tz, keep_raw)
 
 
-def get_converter(tz: tzinfo, server_tz: tzinfo | None = None) -> cattrs.Converter:
-    """Return the shared converter for ``(tz, server_tz)``, built once: sessions call this.
+def get_converter(
+    tz: tzinfo, server_tz: tzinfo | None = None, keep_raw: str = "all"
+) -> cattrs.Converter:
+    """Return the shared converter for ``(tz, server_tz, keep_raw)``, built once (for sessions).
 
     Naive server times are read in ``server_tz`` (``tz`` when None); times are expressed
-    in ``tz``.
+    in ``tz``; ``keep_raw`` is checked (a ValueError) before anything is built.
     """
+    mode = _check_keep_raw(keep_raw)  # before the cache, which an unhashable value would break
     try:
-        return _cached_converter(tz, server_tz)
+        return _cached_converter(tz, server_tz, mode)
     except TypeError:  # an unhashable custom tzinfo: build one just for it
-        return make_converter(tz, server_tz)
+        return make_converter(tz, server_tz, mode)
 
 
 def structure_records(

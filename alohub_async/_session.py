@@ -148,6 +148,7 @@ class AlohubSession:
         trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
         recording_base_url: str | None = None,
         max_recording_size: int = recordings.DEFAULT_MAX_RECORDING_SIZE,
+        keep_raw: str = "all",
     ) -> None:
         if api_key is None:
             api_key = os.environ.get(_ENV_API_KEY)
@@ -199,7 +200,7 @@ class AlohubSession:
         self._client: aiohttp.ClientSession | None = client_session
         self._owns_client = client_session is None
         self._aiohttp_timeout = aiohttp.ClientTimeout(total=self.timeout)
-        self._converter = get_converter(self.tz, self.server_tz)
+        self._converter = get_converter(self.tz, self.server_tz, keep_raw)
         self._state = _State.UNOPENED
         self._entered = False
         self._tasks: set[asyncio.Task[Any]] = set()

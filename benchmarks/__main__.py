@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from importlib import metadata
 
-from . import _report, p1_listing, p2_cpu, p3_memory, p4_details, p5_sync, scaling
+from . import _report, p1_listing, p2_cpu, p3_memory, p4_details, p5_sync, p6_peers, scaling
 from ._common import Result, format_table
 
 # P5 measures the PostgreSQL store too when a server is named (a role with CREATEDB: each
@@ -32,6 +32,7 @@ FULL: dict[str, Callable[[], Result]] = {
     "p3": lambda: p3_memory.run(),
     "p4": lambda: p4_details.run(),
     "p5": lambda: p5_sync.run(targets=_P5_TARGETS),
+    "p6": lambda: p6_peers.run(),
     "scaling": lambda: scaling.run(),
 }
 QUICK: dict[str, Callable[[], Result]] = {
@@ -40,12 +41,17 @@ QUICK: dict[str, Callable[[], Result]] = {
     "p3": lambda: p3_memory.run(large=100_000),
     "p4": lambda: p4_details.run(calls=400, rounds=1),
     "p5": lambda: p5_sync.run(calls=5_000, targets=_P5_TARGETS),
+    "p6": lambda: p6_peers.run(
+        decode_records=2_000, held_records=10_000, export_calls=2_000, rounds=1, startup_rounds=3
+    ),
     "scaling": lambda: scaling.run(sizes=(1_000, 5_000, 20_000), rounds=1),
 }
 
 
 def _versions() -> str:
-    names = ("alohub-async", "aiohttp", "attrs", "cattrs", "pydantic", "orjson")
+    names = (
+        "alohub-async", "aiohttp", "attrs", "cattrs", "pydantic", "orjson", "msgspec", "httpx",
+    )  # fmt: skip
     found = []
     for name in names:
         try:

@@ -74,8 +74,9 @@ def _bars(ax, labels, values, *, goal=None, goal_label="", fmt="{:.2f}", color="
 
 def _p1(ax, result: Result) -> None:  # type: ignore[no-untyped-def]
     fraction = result.data["fraction"]
-    labels = ["baseline" if k == "baseline" else "raw c=8" if k == "raw" else k for k in fraction]
-    colors = ["tab:gray" if k in ("baseline", "raw") else "tab:blue" for k in fraction]
+    names = {"baseline": "baseline", "raw": "raw c=8", "httpx": "httpx seq"}
+    labels = [names.get(k, k) for k in fraction]
+    colors = ["tab:gray" if k in names else "tab:blue" for k in fraction]
     _bars(ax, labels, list(fraction.values()), goal=0.90, goal_label="goal at c=8", color=colors)
     ax.set_ylim(0, 1.1)
     ax.set_title("P1 listing: fraction of ideal", fontsize=10)

@@ -5,7 +5,8 @@ Cases, interleaved round after round so drift on a shared machine hits them alik
 * the baseline, a loop as a user writes it from the API doc's sample: one aiohttp POST per
   page with the documented headers and body, ``resp.json()`` to dicts, until the total;
 * ``iter_calls`` at concurrency 1, 4, 8 and 16 (records structured, counted);
-* a reference: raw aiohttp requests fired in waves of 8 after page 1 (dicts only).
+* a reference: raw aiohttp requests fired in waves of 8 after page 1 (dicts only);
+* a peer: the same sequential loop written with httpx (when installed), dicts out.
 
 The ideal of a walk at concurrency ``c`` is ``(1 + ceil((pages - 1) / c)) * latency``:
 page 1 alone, then full waves. Times are the median of the rounds.
@@ -14,6 +15,7 @@ page 1 alone, then full waves. Times are the median of the rounds.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import math
 from typing import Any
 
@@ -63,6 +65,29 @@ async def baseline(server: FakeServer, page_size: int) -> int:
     return len(calls)
 
 
+async def httpx_baseline(server: FakeServer, page_size: int) -> int:
+    """The sequential loop written with httpx's AsyncClient instead of aiohttp."""
+    import httpx
+
+    url = server.url + LIST_PATH
+    headers = doc_headers(server)
+    count = 0
+    async with httpx.AsyncClient(timeout=30.0) as http:
+        page = 1
+        while True:
+            body = {"callStartTime": START, "callEndtime": END, "page": page, "limit": page_size}
+            resp = await http.post(url, json=body, headers=headers)
+            resp.raise_for_status()
+            payload = resp.json()
+            rows = payload.get("data") or []
+            count += len(rows)
+            total = payload.get("totalRecord")
+            if len(rows) < page_size or (total is not None and page * page_size >= int(total)):
+                break
+            page += 1
+    return count
+
+
 async def raw_waves(server: FakeServer, page_size: int, concurrency: int) -> int:
     """The reference: page 1, then raw aiohttp requests in waves of ``concurrency``."""
     url = server.url + LIST_PATH
@@ -108,6 +133,8 @@ async def _measure(
     for c in CONCURRENCIES:
         cases[f"c={c}"] = lambda c=c: walk(server, page_size, c)
     cases["raw"] = lambda: raw_waves(server, page_size, GOAL_CONCURRENCY)
+    if importlib.util.find_spec("httpx") is not None:
+        cases["httpx"] = lambda: httpx_baseline(server, page_size)
     times: dict[str, list[float]] = {key: [] for key in cases}
     fake_cpu = dict.fromkeys(cases, 0.0)
     await walk(server, page_size, 16)  # warm up: the server caches every record
@@ -135,10 +162,17 @@ def run(
     labels = {
         "baseline": "sequential aiohttp loop (baseline)",
         "raw": "raw aiohttp waves, c=8 (ref)",
+        "httpx": "sequential httpx loop (peer)",
     }
     for key, values in times.items():
         wall = median(values)
-        c = 1 if key == "baseline" else GOAL_CONCURRENCY if key == "raw" else int(key[2:])
+        c = (
+            1
+            if key in ("baseline", "httpx")
+            else GOAL_CONCURRENCY
+            if key == "raw"
+            else int(key[2:])
+        )
         fraction = ideal(pages, c, latency) / wall
         row = Row(
             NAME,

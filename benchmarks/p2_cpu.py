@@ -58,8 +58,8 @@ _DIRECTIONS = {
 }
 
 
-def make_bodies(records: int, seed: int = 1) -> list[bytes]:
-    """The fake's list responses for ``records`` calls, ``PAGE`` records each, as bytes."""
+def make_bodies(records: int, seed: int = 1, page: int = PAGE) -> list[bytes]:
+    """The fake's list responses for ``records`` calls, ``page`` records each, as bytes."""
     # The camelCase vocabulary: the hand-written and pydantic baselines read its keys, and
     # the recorded numbers in docs/performance.md were measured on it.
     data = CallDataset(
@@ -70,9 +70,9 @@ def make_bodies(records: int, seed: int = 1) -> list[bytes]:
     total = len(rows)
     return [
         json.dumps(
-            envelope.list_body(rows[i : i + PAGE], total), ensure_ascii=False, separators=(",", ":")
+            envelope.list_body(rows[i : i + page], total), ensure_ascii=False, separators=(",", ":")
         ).encode()
-        for i in range(0, total, PAGE)
+        for i in range(0, total, page)
     ]
 
 

@@ -47,7 +47,9 @@ async def list_ids(server: FakeServer, http: aiohttp.ClientSession, page_size: i
     first = await fetch(1)
     pages = math.ceil(int(first["totalRecord"]) / page_size)
     rest = await asyncio.gather(*(fetch(p) for p in range(2, pages + 1)))
-    return [row["callId"] for payload in (first, *rest) for row in payload["data"]]
+    # The fake answers in Alohub's evidenced vocabulary (call_id) unless told otherwise.
+    key = "call_id" if "call_id" in first["data"][0] else "callId"
+    return [row[key] for payload in (first, *rest) for row in payload["data"]]
 
 
 async def raw_waves(server: FakeServer, ids: list[str], concurrency: int) -> int:

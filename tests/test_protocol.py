@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from alohub_async import _protocol as protocol
 from alohub_async.errors import (
@@ -395,3 +397,41 @@ def test_validate_positive_rejects(value: object) -> None:
 def test_page_count(total: int, size: int, pages: int) -> None:
     """page_count rounds up and is at least one."""
     assert protocol.page_count(total, size) == pages
+
+
+# --- the depth guard ---------------------------------------------------------------------
+
+_JSON = st.recursive(
+    st.none() | st.integers() | st.text(alphabet="[]{}a", max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=2), inner, max_size=3)
+    ),
+    max_leaves=30,
+)
+
+
+def _depth(value: Any) -> int:
+    """How many containers nest at most (the reference: plain recursion)."""
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
+
+
+@given(value=_JSON, limit=st.integers(min_value=0, max_value=8))
+def test_depth_check_agrees_with_plain_recursion(value: Any, limit: int) -> None:
+    """The level-by-level walk answers exactly what a recursive depth count does."""
+    assert protocol._nested_deeper_than(value, limit) is (_depth(value) > limit)
+
+
+def test_long_pages_of_flat_records_decode_and_deep_ones_are_refused() -> None:
+    """Over MAX_JSON_DEPTH records is not deep; one record nested past the limit is."""
+    flat = [{"call_id": str(n), "tags": ["a"], "x": {"y": 1}} for n in range(1000)]
+    assert protocol.decode_json(json.dumps({"data": flat}).encode())["data"] == flat
+    deep: Any = "bottom"
+    for _ in range(protocol.MAX_JSON_DEPTH):
+        deep = [deep]
+    body = json.dumps({"data": [*flat, {"call_id": "z", "nest": deep}]}).encode()
+    with pytest.raises(ResponseFormatError, match="nested too deeply"):
+        protocol.decode_json(body)

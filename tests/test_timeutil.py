@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone, tzinfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from alohub_async._timeutil import parse_timestamp, resolve_range, resolve_tz, to_wire
+from alohub_async._timeutil import (
+    parse_timestamp,
+    resolve_range,
+    resolve_tz,
+    timestamp_reader,
+    to_wire,
+)
 
 VN = resolve_tz("Asia/Ho_Chi_Minh")
 UTC_TZ = timezone.utc
@@ -180,3 +188,63 @@ def test_server_tz_defaults_to_tz() -> None:
 def test_over_long_timestamps_are_unreadable(value: str) -> None:
     """A string longer than any timestamp form is ``None`` without reaching the slow parsers."""
     assert parse_timestamp(value, VN) is None
+
+
+# --- the fast reader: identical to parse_timestamp ---------------------------------------
+
+_ZONES = [VN, UTC_TZ, timezone(timedelta(hours=-3, minutes=-30)), resolve_tz("Europe/Paris")]
+
+
+def _same(got: datetime | None, expected: datetime | None) -> None:
+    """Identical, not merely equal: the same instant, the same tzinfo object and fold."""
+    assert got == expected
+    if got is not None and expected is not None:
+        assert got.tzinfo is expected.tzinfo
+        assert (got.fold, repr(got)) == (expected.fold, repr(expected))
+
+
+@given(
+    moment=st.datetimes(
+        min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.none()
+    ),
+    offset=st.integers(min_value=-14 * 60, max_value=14 * 60),
+    tz=st.sampled_from(_ZONES),
+    server_tz=st.sampled_from([*_ZONES, None]),
+)
+def test_timestamp_reader_matches_parse_timestamp(
+    moment: datetime, offset: int, tz: tzinfo, server_tz: tzinfo | None
+) -> None:
+    """The server's two forms, and their neighbours, read exactly as parse_timestamp reads them."""
+    read = timestamp_reader(tz, server_tz)
+    zone = timezone(timedelta(minutes=offset))
+    for text in (
+        moment.isoformat(" ", timespec="seconds"),  # "2026-01-21 09:52:27", naive
+        moment.isoformat(timespec="seconds"),  # "2026-01-21T09:52:27"
+        moment.replace(tzinfo=zone).isoformat(timespec="seconds"),  # with its offset
+        moment.replace(tzinfo=zone).isoformat(),  # microseconds: the general parser's
+        moment.isoformat(" ", timespec="seconds")[:-1] + "x",  # garbage of the same length
+    ):
+        _same(read(text), parse_timestamp(text, tz, server_tz))
+
+
+@given(text=st.text(max_size=30), tz=st.sampled_from(_ZONES))
+def test_timestamp_reader_matches_parse_timestamp_on_any_string(text: str, tz: tzinfo) -> None:
+    """Whatever the string, the fast reader gives what parse_timestamp gives."""
+    _same(timestamp_reader(tz, VN)(text), parse_timestamp(text, tz, VN))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-01-21 09:52:27",
+        "2026-01-21T09:52:27+07:00",
+        "2026-01-21T02:52:27+00:00",
+        "0000-00-00 00:00:00",
+        "2026-13-01 00:00:00",
+        "1234567890123456789",  # 19 digits: epoch milliseconds, not ISO
+        "2026-01-21 09:52:27 ",  # 20 characters: the general parser strips it
+    ],
+)
+def test_timestamp_reader_on_the_server_forms(text: str) -> None:
+    for tz in _ZONES:
+        _same(timestamp_reader(tz)(text), parse_timestamp(text, tz))

@@ -14,27 +14,32 @@ skip their backoff sleeps in fault tests; nothing switches waiting off by defaul
 
 from __future__ import annotations
 
-from alohub_async._retry import retry_waits_enabled, set_retry_waits
-from alohub_async.testing._data import (
-    DEFAULT_ANCHOR,
-    DEFAULT_SPAN,
-    VOCABULARIES,
-    CallDataset,
-    Vocabulary,
-)
-from alohub_async.testing._fake import (
-    DEMO_ACCESS_TOKEN,
-    DEMO_API_KEY,
-    Counters,
-    Endpoint,
-    Envelope,
-    FakeAlohub,
-    Fault,
-    Latency,
-    RecordingFault,
-    recording_wav,
-    serve_forever,
-)
+from typing import TYPE_CHECKING
+
+from alohub_async import _import_lazily
+
+if TYPE_CHECKING:  # the type checker sees every name; the interpreter imports on first use
+    from alohub_async._retry import retry_waits_enabled, set_retry_waits
+    from alohub_async.testing._data import (
+        DEFAULT_ANCHOR,
+        DEFAULT_SPAN,
+        VOCABULARIES,
+        CallDataset,
+        Vocabulary,
+    )
+    from alohub_async.testing._fake import (
+        DEMO_ACCESS_TOKEN,
+        DEMO_API_KEY,
+        Counters,
+        Endpoint,
+        Envelope,
+        FakeAlohub,
+        Fault,
+        Latency,
+        RecordingFault,
+        recording_wav,
+        serve_forever,
+    )
 
 __all__ = [
     "DEFAULT_ANCHOR",
@@ -56,3 +61,37 @@ __all__ = [
     "serve_forever",
     "set_retry_waits",
 ]
+
+# Where each public name lives: importing this package (the pytest plugin does, in every
+# test run) costs nothing until a name is used; the fake server pulls in aiohttp.web.
+_LAZY: dict[str, str] = {
+    "retry_waits_enabled": "alohub_async._retry",
+    "set_retry_waits": "alohub_async._retry",
+    "CallDataset": "alohub_async.testing._data",
+    "DEFAULT_ANCHOR": "alohub_async.testing._data",
+    "DEFAULT_SPAN": "alohub_async.testing._data",
+    "VOCABULARIES": "alohub_async.testing._data",
+    "Vocabulary": "alohub_async.testing._data",
+    "Counters": "alohub_async.testing._fake",
+    "DEMO_ACCESS_TOKEN": "alohub_async.testing._fake",
+    "DEMO_API_KEY": "alohub_async.testing._fake",
+    "Endpoint": "alohub_async.testing._fake",
+    "Envelope": "alohub_async.testing._fake",
+    "FakeAlohub": "alohub_async.testing._fake",
+    "Fault": "alohub_async.testing._fake",
+    "Latency": "alohub_async.testing._fake",
+    "RecordingFault": "alohub_async.testing._fake",
+    "recording_wav": "alohub_async.testing._fake",
+    "serve_forever": "alohub_async.testing._fake",
+}
+
+
+def __getattr__(name: str) -> object:
+    """Import a public name on first use."""
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return _import_lazily(globals(), _LAZY, name)
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

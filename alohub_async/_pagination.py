@@ -170,9 +170,8 @@ class _Planner:
         self.full_seen = False  # some page came back full: the server does not cap below
         self.verify_head = False  # the switch needs the head check before it counts
         self.first_ids: frozenset[str] = frozenset()
-        #: Rows of a short first page without a total, while the next page (same limit)
-        #: is fetched to confirm the end; None otherwise.
-        self.confirming: int | None = None
+        #: The page after a short first page held only rows already yielded.
+        self._nothing_new = False
         self._held: _Verdict | None = None
         self.shifted = False  # rows were seen to move between pages
         self.strikes = 0
@@ -215,10 +214,13 @@ class _Planner:
                 repeated += 1
             else:
                 fresh.append(record)
-        if first_after_restart and self.confirming is not None:
-            # Checked before these rows are remembered: if they prove a cap, they are
-            # fetched again at the new limit and must not be taken for duplicates then.
-            return self._confirmed(page, fresh)
+        if first_after_restart and self.verify_head and not fresh:
+            if not ids:
+                return self._ended(page)
+            # Only rows already yielded: pushed down by insertions at the head, or served
+            # again by a server that ignores 'page'. Page 1 tells (see `verify`).
+            self._held, self._nothing_new = self._ended(page), True
+            return _Verdict((), 0, False, _Next.VERIFY)
         self.recent.add_page(self.consumed, ids)
         if self.consumed == 1:
             self.first_ids = frozenset(ids)
@@ -280,30 +282,44 @@ class _Planner:
         every row is new, rows are being inserted at the head at least a page at a time:
         the unseen rows of the confirmation page may be those, and following them at a
         small limit could never end, so the walk ends where the first short page did.
+
+        When that page held only rows already yielded, page 1 with a new row shows they
+        were pushed down by insertions (the listing ended); page 1 unchanged means the
+        server served page 1's rows at a later offset: it ignores ``page``.
         """
         held, self._held = self._held, None
         assert held is not None
         self.verify_head = False
+        if self._nothing_new:
+            self._nothing_new = False
+            if all(record.call_id in self.first_ids for record in head.items):
+                # No insertion at the head, yet a later offset served rows of page 1.
+                return _Verdict(
+                    (),
+                    0,
+                    False,
+                    _Next.END,
+                    PaginationError(
+                        f"page {self.consumed} at limit {self.limit} holds only rows of "
+                        "page 1, and no row was inserted: the server seems to ignore the "
+                        "'page' parameter; stopping instead of losing the rest"
+                    ),
+                )
+            return held  # rows were inserted at the head: the listing ended
         if any(record.call_id in self.first_ids for record in head.items):
             logger.debug("page 1 is unchanged: the server caps 'limit' at %d", self.limit)
             return held
         self.yielded -= len(held.fresh)
         return _Verdict((), 0, False, _Next.END)
 
-    def _confirmed(self, page: CallPage, fresh: list[CallRecord]) -> _Verdict:
-        """Decide on the page after a short first page without a total (same limit).
+    def _ended(self, page: CallPage) -> _Verdict:
+        """Finish a walk whose first page was short, without a total.
 
-        Empty, or holding only rows already yielded (pushed down by insertions at the
-        head): the listing ended. Rows not yielded yet prove that the server caps
-        'limit' at the first page's size: go on at that size, from the offset that skips
-        nothing. This page's own rows are not handed out; their offsets are ambiguous.
+        The next page, asked at the first page's size, brought no row not yielded yet:
+        it is empty, or holds rows pushed down by insertions at the head. Either way the
+        listing ended; going on at that small size would chase the insertions.
         """
-        rows, self.confirming, self.restart_page = self.confirming, None, None
-        assert rows is not None
-        if fresh:
-            self._restart(page.page, rows, rows, None)
-            self.verify_head = True
-            return _Verdict((), 0, False, _Next.RESTART)
+        self.verify_head = False
         error = None
         if page.total is not None and page.total > self.yielded:
             error = IncompleteListingError(
@@ -334,15 +350,12 @@ class _Planner:
                 # once more at the same limit (rows only shift forward, so this cannot
                 # chase rows inserted at the head).
                 self._restart(page_no, rows, limit, expected)
-            elif expected is None:
-                # A short first page and no total: the end, or a server capping 'limit'.
-                # The next page at the same limit tells (see `_confirmed`); asked at the
-                # page's own size instead, rows inserted at the head could be chased
-                # through a listing that never ends.
-                self.confirming = rows
-                self.restart_page = page_no + 1
             else:
+                # At the page's own size, the next offset is the same whichever way a
+                # capping server computes it. Without a total, that page confirms the end
+                # (nothing new there, see `_ended`) or proves a cap (see `verify`).
                 self._restart(page_no, rows, rows, expected)
+                self.verify_head = expected is None
             return _Verdict(fresh, duplicates, emit, _Next.RESTART, adapted=adapted)
         error = None
         if missing:

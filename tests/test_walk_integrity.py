@@ -149,9 +149,8 @@ async def test_a_capped_limit_is_adapted_to(
     [
         # A full page came back, so 'limit' is not capped: the short page 3 is asked again.
         (120, [(1, 50), (2, 50), (3, 50), (3, 50)]),
-        # Page 1 is short: page 2 at the same limit either holds unseen rows (a cap) or
-        # none (the end); asked at the page's own size, insertions could be chased.
-        (7, [(1, 50), (2, 50)]),
+        # Page 1 is short: page 2 at its size (7) either holds more rows (a cap) or none.
+        (7, [(1, 50), (2, 7)]),
     ],
 )
 async def test_without_a_total_the_end_costs_one_request_more(

@@ -8,9 +8,12 @@
 
 from __future__ import annotations
 
+from ._auth import TokenProvider
 from ._doctor import CheckResult, Diagnosis, EnvelopeReport, FieldReport
 from ._pagination import WalkIterator
+from ._protocol import DEFAULT_BASE_URL
 from ._recordings import (
+    DEFAULT_MAX_RECORDING_SIZE,
     RecordingOutcome,
     RecordingResult,
     RecordingStream,
@@ -18,7 +21,8 @@ from ._recordings import (
     SavedRecording,
     recording_file_name,
 )
-from ._session import AlohubSession
+from ._session import DEFAULT_MAX_BODY_SIZE, AlohubSession
+from ._timeutil import DEFAULT_SERVER_TZ, DEFAULT_TZ, TimeInput
 from .errors import (
     AlohubError,
     APIConnectionError,
@@ -48,6 +52,11 @@ from .models import (
 from .serialization import csv_header, csv_row, to_dict, to_json_line
 
 __all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_MAX_BODY_SIZE",
+    "DEFAULT_MAX_RECORDING_SIZE",
+    "DEFAULT_SERVER_TZ",
+    "DEFAULT_TZ",
     "APIConnectionError",
     "APIResponseError",
     "APIStatusError",
@@ -77,6 +86,8 @@ __all__ = [
     "SavedRecording",
     "ServerError",
     "Stats",
+    "TimeInput",
+    "TokenProvider",
     "TokenProviderError",
     "Transcript",
     "TranscriptSegment",

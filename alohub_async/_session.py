@@ -28,6 +28,7 @@ from importlib import metadata
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, TypeVar
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiolimiter import AsyncLimiter
@@ -650,9 +651,10 @@ class AlohubSession:
                 url=url,
                 message=(
                     f"HTTP 404 for {method} {url}: there is no Alohub API at base_url "
-                    f"{self.base_url!r} (the call list endpoint always exists, so the base "
-                    "URL is wrong; it is the server's origin, such as "
-                    f"{protocol.DEFAULT_BASE_URL!r}, without the /api path)"
+                    f"{self.base_url!r}, so the base URL is wrong (the call list always "
+                    "exists); it is the server's origin, such as "
+                    f"{protocol.DEFAULT_BASE_URL!r}"
+                    + (", without a path" if urlsplit(self.base_url).path else "")
                 ),
             )
         except ResponseFormatError as error:

@@ -335,6 +335,8 @@ async def test_a_base_url_with_a_path_is_named_as_the_problem() -> None:
             with pytest.raises(AlohubError, match="base URL is wrong"):
                 await alohub.get_call("20210222084953-NSOJCGOO-49278")
         assert "no such call" not in str(listing.value)
+        assert f"base_url '{fake.url}/api'" in str(listing.value)
+        assert "without a path" in str(listing.value)
         # The API's own JSON 404 for a detail still means "no such call".
         fake.missing_detail_404 = True
         async with fake.session(max_retries=0) as alohub:

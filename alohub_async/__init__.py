@@ -12,9 +12,12 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the type checker sees every name; the interpreter imports on first use
+    from ._auth import TokenProvider
     from ._doctor import CheckResult, Diagnosis, EnvelopeReport, FieldReport
     from ._pagination import WalkIterator
+    from ._protocol import DEFAULT_BASE_URL
     from ._recordings import (
+        DEFAULT_MAX_RECORDING_SIZE,
         RecordingOutcome,
         RecordingResult,
         RecordingStream,
@@ -22,7 +25,8 @@ if TYPE_CHECKING:  # the type checker sees every name; the interpreter imports o
         SavedRecording,
         recording_file_name,
     )
-    from ._session import AlohubSession
+    from ._session import DEFAULT_MAX_BODY_SIZE, AlohubSession
+    from ._timeutil import DEFAULT_SERVER_TZ, DEFAULT_TZ, TimeInput
     from .errors import (
         AlohubError,
         APIConnectionError,
@@ -54,6 +58,11 @@ if TYPE_CHECKING:  # the type checker sees every name; the interpreter imports o
     __version__: str
 
 __all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_MAX_BODY_SIZE",
+    "DEFAULT_MAX_RECORDING_SIZE",
+    "DEFAULT_SERVER_TZ",
+    "DEFAULT_TZ",
     "APIConnectionError",
     "APIResponseError",
     "APIStatusError",
@@ -83,6 +92,8 @@ __all__ = [
     "SavedRecording",
     "ServerError",
     "Stats",
+    "TimeInput",
+    "TokenProvider",
     "TokenProviderError",
     "Transcript",
     "TranscriptSegment",
@@ -99,6 +110,13 @@ __all__ = [
 # that only needs the models, or the CLI's ``--help``, does not pay for aiohttp, cattrs
 # and the retry machinery (see docs/performance.md).
 _LAZY: dict[str, str] = {
+    "TokenProvider": "alohub_async._auth",
+    "DEFAULT_BASE_URL": "alohub_async._protocol",
+    "DEFAULT_MAX_RECORDING_SIZE": "alohub_async._recordings",
+    "DEFAULT_MAX_BODY_SIZE": "alohub_async._session",
+    "DEFAULT_SERVER_TZ": "alohub_async._timeutil",
+    "DEFAULT_TZ": "alohub_async._timeutil",
+    "TimeInput": "alohub_async._timeutil",
     "CheckResult": "alohub_async._doctor",
     "Diagnosis": "alohub_async._doctor",
     "EnvelopeReport": "alohub_async._doctor",

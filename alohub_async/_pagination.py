@@ -32,6 +32,7 @@ pages far past the total first seen raise `PaginationError`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 from collections import deque
@@ -42,6 +43,7 @@ from collections.abc import (
     Coroutine,
     Sequence,
 )
+from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 import attrs
@@ -69,31 +71,110 @@ REPEAT_STRIKES = 3
 STALL_PAGES = 3
 
 
+_NOTHING: Any = object()
+
+
 class WalkIterator(AsyncIterator[T], Generic[T]):
     """An async iterator over a walk, with its `Stats` readable as it runs.
 
-    Use it with ``async for``; break out of the loop, call `aclose` or wrap it in
-    ``contextlib.aclosing`` to stop early: every request still in flight is cancelled and
-    awaited.
+    Use it with ``async for``, ideally inside ``async with`` (which closes it on exit)::
+
+        async with alohub.iter_calls("2026-01-01", "2026-01-31") as calls:
+            async for call in calls:
+                ...
+
+    Leaving the block, breaking out of the loop and calling `aclose` all stop the walk:
+    every request still in flight is cancelled and awaited. Nothing is requested until
+    the first item is asked for, or until `start` is awaited.
+
+    ``stats.records`` counts the items handed out so far (for `iter_pages`, the records
+    of the pages handed out); ``stats.records_received`` the rows of the list pages
+    received, duplicates included.
     """
 
-    __slots__ = ("_agen", "stats")
+    __slots__ = ("_agen", "_done", "_first", "_label", "_totals", "stats")
 
-    def __init__(self, agen: AsyncGenerator[T, None], stats: Stats) -> None:
+    def __init__(
+        self,
+        agen: AsyncGenerator[T, None],
+        stats: Stats,
+        *,
+        what: str = "items",
+        start: str = "",
+        end: str = "",
+        totals: Stats | None = None,
+    ) -> None:
         self._agen = agen
-        #: Counters for this walk: pages, requests, retries, records, duplicates dropped,
-        #: page-size switches.
+        #: Counters for this walk: requests, retries, pages, records handed out, rows
+        #: received, duplicates dropped, page-size switches.
         self.stats = stats
+        self._label = f"{what} {start} .. {end}" if start or end else what
+        self._totals = totals  # the session's counters, which add up every walk's
+        self._first: Any = _NOTHING  # an item `start` fetched and kept
+        self._done = False
+
+    def __repr__(self) -> str:
+        state = " closed" if self._done else ""
+        return f"<WalkIterator {self._label}{state} {self.stats!r}>"
 
     def __aiter__(self) -> WalkIterator[T]:
         return self
 
     async def __anext__(self) -> T:
-        return await self._agen.__anext__()
+        item = self._first
+        if item is _NOTHING:
+            item = await self._pull()
+        else:
+            self._first = _NOTHING
+        # Counted when handed out, so a consumer stopping early sees what it received.
+        count = len(item.items) if isinstance(item, CallPage) else 1
+        self.stats.records += count
+        if self._totals is not None:
+            self._totals.records += count
+        return item  # type: ignore[no-any-return]
+
+    async def _pull(self) -> Any:
+        try:
+            return await self._agen.__anext__()
+        except StopAsyncIteration:
+            self._done = True
+            raise
+
+    async def start(self) -> WalkIterator[T]:
+        """Fetch the first item now and keep it for the iteration that follows.
+
+        A web app awaits this before it sends its response headers, so a failure of
+        the first request (bad credentials, a wrong base URL, the server down) raises
+        here and can become an HTTP status; iterating afterwards yields that first item,
+        then the rest. Calling it again, or after iterating began, does nothing.
+
+        Returns:
+            This iterator, so that ``calls = await alohub.iter_calls(...).start()`` works.
+
+        Raises:
+            AlohubError: the first request failed (after its retries).
+        """
+        if self._first is _NOTHING and not self._done and self.stats.records == 0:
+            with contextlib.suppress(StopAsyncIteration):  # an empty walk ends at once
+                self._first = await self._pull()
+        return self
 
     async def aclose(self) -> None:
         """Stop the walk: cancel and await every request in flight."""
+        self._done = True
+        self._first = _NOTHING
         await self._agen.aclose()
+
+    async def __aenter__(self) -> WalkIterator[T]:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
 
 
 class _RecentIds:
@@ -512,7 +593,6 @@ async def walk_pages(
             stats.limit_adaptations += verdict.adapted
             if verdict.emit:
                 stats.pages += 1
-                stats.records += len(verdict.fresh)
                 if len(verdict.fresh) != len(page.items):
                     page = attrs.evolve(page, items=verdict.fresh)
                 yield page

@@ -6,11 +6,22 @@ limit or a server failure are retried with exponential backoff and jitter, a ser
 ``Retry-After`` (capped at 60 s; a negative one or a past date is ignored) overrides the
 backoff, and the opt-in `set_retry_waits` switch removes waiting so fault tests run fast.
 An error that exhausted the retries says so in its message.
+
+Each retry is logged once, at WARNING under ``alohub_async``, with what a reader needs
+(method, path, the reason, attempt n/N and the wait). stamina's own
+``stamina.retry_scheduled`` line for the same retry says none of that, so a filter on the
+``stamina`` logger drops it while one of our requests is being retried (a context
+variable tells which retries are ours); the user's logging configuration is not touched,
+and their own stamina retries are still logged.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable
+import logging
+import random
+from collections.abc import AsyncIterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import stamina
 
@@ -22,6 +33,7 @@ __all__ = [
     "describe_give_up",
     "is_retryable",
     "retry_attempts",
+    "retry_log",
     "retry_waits_enabled",
     "set_retry_waits",
 ]
@@ -35,6 +47,51 @@ WAIT_JITTER = 1.0
 WAIT_EXP_BASE = 2.0
 
 _waits_enabled = True
+
+logger = logging.getLogger("alohub_async")
+
+
+class _RetryNote:
+    """The request being retried in this context, and how many of its attempts failed."""
+
+    __slots__ = ("attempts", "failed", "method", "path")
+
+    def __init__(self, method: str, path: str, attempts: int) -> None:
+        self.method = method
+        self.path = path
+        self.attempts = attempts
+        self.failed = 0
+
+
+_current: ContextVar[_RetryNote | None] = ContextVar("alohub_async_retry", default=None)
+
+
+class _OurRetries(logging.Filter):
+    """Drop stamina's line for a retry that ``alohub_async`` logs itself."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return _current.get() is None
+
+
+logging.getLogger("stamina").addFilter(_OurRetries())
+
+
+@contextmanager
+def retry_log(method: str, path: str, attempts: int) -> Iterator[None]:
+    """Log the retries of the request made inside the block (``attempts`` in all)."""
+    token = _current.set(_RetryNote(method, path, attempts))
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, APIStatusError):
+        if 200 <= exc.status < 300:
+            return f"{type(exc).__name__} (body code {exc.code!r} in an HTTP {exc.status})"
+        return f"HTTP {exc.status}"
+    return type(exc).__name__
 
 
 def set_retry_waits(enabled: bool) -> None:
@@ -65,15 +122,44 @@ def is_retryable(exc: BaseException) -> bool:
     return 200 <= exc.status < 300 and isinstance(exc, (RateLimitError, ServerError))
 
 
-def _backoff(exc: Exception) -> bool | float:
-    """Decide for stamina: False gives up, True uses its backoff, a float overrides it."""
-    if not is_retryable(exc):
-        return False
-    if not _waits_enabled:
+def retry_wait(exc: Exception, failures: int) -> float:
+    """Seconds to wait after the ``failures``-th failed attempt of a request.
+
+    The server's ``Retry-After`` (capped) if it gave one, else exponential backoff with
+    jitter; 0 when waits are off.
+    """
+    if not _waits_enabled or stamina.is_testing():
         return 0.0
     if isinstance(exc, APIStatusError) and exc.retry_after is not None and exc.retry_after >= 0:
         return min(exc.retry_after, MAX_RETRY_AFTER)
-    return True
+    backoff = min(WAIT_MAX, WAIT_INITIAL * WAIT_EXP_BASE ** (failures - 1))
+    return backoff + random.uniform(0, WAIT_JITTER)  # noqa: S311 - jitter, not a secret
+
+
+def _backoff(exc: Exception) -> bool | float:
+    """Decide for stamina: False gives up, a float is the wait before the next attempt.
+
+    The wait is computed here rather than by stamina so that the log line can say it.
+    """
+    if not is_retryable(exc):
+        return False
+    note = _current.get()
+    failures = 1 if note is None else note.failed + 1
+    wait = retry_wait(exc, failures)
+    if note is not None:
+        note.failed = failures
+        # stamina asks about the last attempt too, before it gives up: no retry follows.
+        if failures < note.attempts:
+            logger.warning(
+                "%s %s failed with %s (attempt %d/%d); retrying in %.1f s",
+                note.method,
+                note.path,
+                _reason(exc),
+                failures,
+                note.attempts,
+                wait,
+            )
+    return wait
 
 
 def describe_give_up(error: AlohubError, attempts: int, elapsed: float) -> None:
@@ -88,9 +174,7 @@ def describe_give_up(error: AlohubError, attempts: int, elapsed: float) -> None:
     seconds = f"{elapsed:.0f}" if elapsed >= 10 else f"{elapsed:.1f}"
     old = error.args[0]
     new = f"{old} (gave up after {attempts} {noun} in {seconds} s)"
-    error.args = (new, *error.args[1:])
-    if getattr(error, "message", None) == old:  # APIConnectionError keeps it twice
-        error.message = new  # type: ignore[attr-defined]
+    error.args = (new, *error.args[1:])  # `.message` reads it from there
 
 
 def retry_attempts(max_retries: int) -> AsyncIterable[stamina.Attempt]:

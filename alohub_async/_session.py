@@ -14,19 +14,21 @@ that capture frame locals do not collect them from there.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 import os
 import platform
 import ssl as ssl_module
 import time
-from collections.abc import AsyncGenerator, Coroutine, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import tzinfo
 from importlib import metadata
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, TypeVar
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiolimiter import AsyncLimiter
@@ -39,7 +41,7 @@ from ._converter import get_converter, structure_detail, structure_records
 from ._doctor import Diagnosis, run_diagnosis
 from ._pagination import WalkIterator, walk_details, walk_pages, walk_records
 from ._redact import RedactingFilter, Redactor, register
-from ._retry import describe_give_up, is_retryable, retry_attempts
+from ._retry import describe_give_up, is_retryable, retry_attempts, retry_log
 from ._timeutil import (
     DEFAULT_SERVER_TZ,
     DEFAULT_TZ,
@@ -53,7 +55,9 @@ from .errors import (
     APIConnectionError,
     APITimeoutError,
     AuthenticationError,
+    NotFoundError,
     ResponseFormatError,
+    body_excerpt,
 )
 from .models import CallDetail, CallPage, CallRecord, Stats
 
@@ -61,6 +65,9 @@ __all__ = ["AlohubSession"]
 
 logger = logging.getLogger("alohub_async")
 logger.addFilter(RedactingFilter())
+# A library's records go where the application's logging configuration sends them; with
+# none, Python would print WARNING records (retries) to stderr via its last-resort handler.
+logger.addHandler(logging.NullHandler())
 
 T = TypeVar("T")
 
@@ -70,6 +77,65 @@ DEFAULT_MAX_BODY_SIZE = 8 * 1024 * 1024
 _ENV_API_KEY = "ALOHUB_API_KEY"
 _ENV_ACCESS_TOKEN = "ALOHUB_ACCESS_TOKEN"  # noqa: S105 - the variable's name, not a secret
 _ENV_BASE_URL = "ALOHUB_BASE_URL"
+
+
+def _check_type(name: str, value: object, kind: type | tuple[type, ...]) -> None:
+    """Raise TypeError for a value of the wrong type (a bool is no number here)."""
+    if isinstance(value, bool) or not isinstance(value, kind):
+        names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+        raise TypeError(f"{name} must be {names}, got {type(value).__name__}")
+
+
+def _positive_int(name: str, value: object) -> int:
+    """Return a positive int, or raise TypeError (wrong type) or ValueError (< 1)."""
+    _check_type(name, value, int)
+    return protocol.validate_positive(name, value)
+
+
+def locate(error: AlohubError, method: str, url: str) -> None:
+    """Give an error the request it concerns, where the code that raised it did not know."""
+    if not error.method:
+        error.method = method
+    if not error.url:
+        error.url = url
+
+
+def _wrong_endpoint(path: str, headers: CIMultiDictProxy[str], data: bytes) -> bool:
+    """Tell whether a 404 says the base URL is wrong rather than "no such call".
+
+    The list endpoint always exists, so any 404 from it does; from the detail endpoint,
+    the API answers an unknown id in JSON, while a page that is not JSON (nginx's HTML,
+    a framework's plain text) comes from something that is not the API.
+    """
+    if path == protocol.LIST_PATH:
+        return True
+    head = data.lstrip()[:1]
+    return bool(head) and head not in (b"{", b"[")
+
+
+def _abandon(client: aiohttp.ClientSession) -> None:
+    """Let go of a client whose event loop is closed, without "Unclosed" warnings.
+
+    Its connections cannot be closed through their loop any more; the connector closes
+    what it can without a loop, and the sockets are closed directly.
+    """
+    connector = client.connector
+    if connector is not None:
+        for transport in _transports(connector):
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                sock.close()
+        connector._close()
+    client.detach()
+
+
+def _transports(connector: aiohttp.BaseConnector) -> list[asyncio.BaseTransport]:
+    found = []
+    for protocols in getattr(connector, "_conns", {}).values():
+        for proto, _ in protocols:
+            if proto.transport is not None:
+                found.append(proto.transport)
+    return found
 
 
 class _State(enum.Enum):
@@ -106,7 +172,12 @@ class AlohubSession:
         base_url: defaults to ``$ALOHUB_BASE_URL``, then ``https://app.alohub.vn:9909``.
             Must be https, except for loopback hosts.
         page_size: records per list request (the ``limit`` field).
-        concurrency: list or detail requests in flight at once during a walk.
+        concurrency: list or detail requests in flight at once during one walk (each
+            walk has its own window of this size).
+        max_in_flight: at most this many HTTP requests in flight at once across the whole
+            session: every walk, detail and recording request shares it, so 50 web
+            requests streaming walks at once never put more than this on the server.
+            ``None`` (the default) sets no cap beyond each walk's ``concurrency``.
         timeout: seconds for one attempt of one request, from connect to last byte.
         max_retries: retries per request after the first attempt (0 = one attempt).
         tz: the user's zone: naive datetimes and dates passed in are read in it, times are
@@ -115,7 +186,8 @@ class AlohubSession:
             sends (``"2024-01-13 15:00:30"``) are read; only change it for a server that is
             not in Vietnam. Changing ``tz`` never changes the instant a record's time denotes.
         client_session: an ``aiohttp.ClientSession`` to share; it is never closed here.
-        rate_limit: at most this many requests per second across the whole session.
+        rate_limit: at most this many requests per second across the whole session
+            (it spaces requests out in time; ``max_in_flight`` bounds how many overlap).
         ssl: ``True`` (verify, the default), an ``ssl.SSLContext``, or a CA bundle path.
         max_body_size: larger response bodies raise ResponseFormatError.
         trace_configs: aiohttp ``TraceConfig`` objects for the session this client creates.
@@ -125,7 +197,14 @@ class AlohubSession:
         max_recording_size: larger recordings are refused with ResponseFormatError
             (checked against ``Content-Length`` and while streaming).
 
+    The configuration is read-only once the session is built (``session.timeout = 5``
+    raises AttributeError): create another session for another configuration.
+
+    A session belongs to the event loop it is first used in; using it from another loop
+    (a second ``asyncio.run``) raises RuntimeError.
+
     Raises:
+        TypeError: an argument of the wrong type.
         ValueError: a missing key or token, or a bad argument.
     """
 
@@ -139,6 +218,7 @@ class AlohubSession:
         concurrency: int = 4,
         timeout: float = 30.0,
         max_retries: int = 3,
+        max_in_flight: int | None = None,
         tz: str | tzinfo = DEFAULT_TZ,
         server_tz: str | tzinfo = DEFAULT_SERVER_TZ,
         client_session: aiohttp.ClientSession | None = None,
@@ -161,17 +241,27 @@ class AlohubSession:
             raise ValueError(
                 f"an access token is required: pass access_token= or set ${_ENV_ACCESS_TOKEN}"
             )
-        self.base_url = protocol.normalize_base_url(
+        if base_url is not None and not isinstance(base_url, str):
+            raise TypeError(f"base_url must be a str, got {type(base_url).__name__}")
+        self._base_url = protocol.normalize_base_url(
             base_url or os.environ.get(_ENV_BASE_URL) or protocol.DEFAULT_BASE_URL
         )
-        self.page_size = protocol.validate_positive("page_size", page_size)
-        self.concurrency = protocol.validate_positive("concurrency", concurrency)
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+        self._page_size = _positive_int("page_size", page_size)
+        self._concurrency = _positive_int("concurrency", concurrency)
+        _check_type("max_retries", max_retries, int)
+        if max_retries < 0:
             raise ValueError(f"max_retries must be an integer >= 0, got {max_retries!r}")
-        self.max_retries = max_retries
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        self._max_retries = max_retries
+        _check_type("timeout", timeout, (int, float))
+        if not timeout > 0:
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-        self.timeout = float(timeout)
+        self._timeout = float(timeout)
+        self._max_in_flight = (
+            None if max_in_flight is None else _positive_int("max_in_flight", max_in_flight)
+        )
+        # Created on first use, in the session's loop.
+        self._in_flight: asyncio.Semaphore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         # Registered before anything can fail with server text; kept until the session
         # is garbage collected, so errors built after close() are masked too.
         self._redactor = Redactor(
@@ -179,18 +269,17 @@ class AlohubSession:
         )
         register(self._redactor)
         self._tokens = TokenSource(access_token, timeout=self.timeout, redactor=self._redactor)
-        self.tz = resolve_tz(tz)
-        self.server_tz = resolve_tz(server_tz)
-        self.max_body_size = protocol.validate_positive("max_body_size", max_body_size)
+        self._tz = resolve_tz(tz)
+        self._server_tz = resolve_tz(server_tz)
+        self._max_body_size = _positive_int("max_body_size", max_body_size)
         self._limiter: AsyncLimiter | None = None
         if rate_limit is not None:
-            if isinstance(rate_limit, bool) or not isinstance(rate_limit, (int, float)):
-                raise ValueError(f"rate_limit must be a positive number, got {rate_limit!r}")
+            _check_type("rate_limit", rate_limit, (int, float))
             if not rate_limit > 0 or rate_limit == float("inf"):
                 raise ValueError(f"rate_limit must be a positive number, got {rate_limit!r}")
             # One request every 1/R seconds: never more than R in any one-second window.
             self._limiter = AsyncLimiter(1, 1.0 / rate_limit)
-        self.rate_limit = rate_limit
+        self._rate_limit = rate_limit
         if isinstance(ssl, (str, os.PathLike)):
             ssl = ssl_module.create_default_context(cafile=os.fspath(ssl))
         self._ssl: ssl_module.SSLContext | bool = ssl
@@ -205,9 +294,7 @@ class AlohubSession:
         self._entered = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closing: asyncio.Future[None] | None = None
-        #: Counters over the session's whole life: requests and retries sent, pages and
-        #: records received (a walk's own ``stats`` counts what it yielded).
-        self.stats = Stats()
+        self._stats = Stats()
         agent = _user_agent()
         self._get_headers = {
             "Authorization": self._api_key,
@@ -222,9 +309,71 @@ class AlohubSession:
                 self._recording_base_url = protocol.normalize_base_url(recording_base_url)
             except ValueError as exc:  # the same rules, under this option's name
                 raise ValueError(str(exc).replace("base_url", "recording_base_url")) from None
-        self._max_recording_size = protocol.validate_positive(
-            "max_recording_size", max_recording_size
-        )
+        self._max_recording_size = _positive_int("max_recording_size", max_recording_size)
+
+    # --- configuration (read-only: each value was validated, and derived state such as
+    # --- the converter and the aiohttp timeout was built from it) -------------------------
+
+    @property
+    def base_url(self) -> str:
+        """The API's origin (and path prefix, if any), without a trailing slash."""
+        return self._base_url
+
+    @property
+    def page_size(self) -> int:
+        """Records per list request (the ``limit`` field)."""
+        return self._page_size
+
+    @property
+    def concurrency(self) -> int:
+        """List or detail requests in flight at once during one walk."""
+        return self._concurrency
+
+    @property
+    def max_in_flight(self) -> int | None:
+        """The cap on HTTP requests in flight across the whole session, or None."""
+        return self._max_in_flight
+
+    @property
+    def timeout(self) -> float:
+        """Seconds for one attempt of one request, from connect to last byte."""
+        return self._timeout
+
+    @property
+    def max_retries(self) -> int:
+        """Retries per request after the first attempt."""
+        return self._max_retries
+
+    @property
+    def tz(self) -> tzinfo:
+        """The user's zone: naive inputs are read in it and record times expressed in it."""
+        return self._tz
+
+    @property
+    def server_tz(self) -> tzinfo:
+        """The zone of the server's wall clock, in which its naive timestamps are read."""
+        return self._server_tz
+
+    @property
+    def rate_limit(self) -> float | None:
+        """At most this many requests per second across the session, or None."""
+        return self._rate_limit
+
+    @property
+    def max_body_size(self) -> int:
+        """Larger response bodies, in bytes, raise ResponseFormatError."""
+        return self._max_body_size
+
+    @property
+    def stats(self) -> Stats:
+        """Counters over the session's whole life.
+
+        ``requests`` and ``retries`` sent, list ``pages`` received, ``records_received``
+        (the rows of every list page received) and ``records`` (the records handed to
+        the caller by all its walks and `get_calls_page`); a walk's own ``stats`` counts
+        the same for that walk alone.
+        """
+        return self._stats
 
     @property
     def recording_base_url(self) -> str | None:
@@ -239,7 +388,8 @@ class AlohubSession:
     def __repr__(self) -> str:
         return (
             f"<AlohubSession base_url={self.base_url!r} state={self._state.value} "
-            f"page_size={self.page_size} concurrency={self.concurrency}>"
+            f"page_size={self.page_size} concurrency={self.concurrency} "
+            f"max_in_flight={self.max_in_flight}>"
         )
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -295,6 +445,7 @@ class AlohubSession:
     def _open(self) -> aiohttp.ClientSession:
         if self._state is _State.CLOSED:
             raise RuntimeError("this AlohubSession is closed; create a new one")
+        self._check_loop()
         if self._client is None:
             self._client = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(ssl=self._ssl),
@@ -308,6 +459,42 @@ class AlohubSession:
                 self._client._retry_connection = False
         self._state = _State.OPENED
         return self._client
+
+    def _check_loop(self) -> None:
+        """Refuse to run in another event loop than the one the session was opened in.
+
+        aiohttp's connections belong to the loop that made them: used from a second
+        ``asyncio.run`` they fail with a bare "Event loop is closed". Say why instead, and
+        let go of the connections the dead loop left, which nothing can close any more.
+        """
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+            return
+        if self._loop is loop:
+            return
+        if self._loop.is_closed() and self._owns_client and self._client is not None:
+            _abandon(self._client)
+        raise RuntimeError(
+            "this AlohubSession was opened in another event loop, and a session belongs to "
+            "the loop it was opened in (each asyncio.run() starts a new loop): create the "
+            "session inside the loop that uses it, e.g. in main() or in a web app's lifespan"
+        )
+
+    @contextlib.asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        """Hold one of the session's ``max_in_flight`` request slots for the block.
+
+        Every HTTP request the session sends goes through here (list pages, details,
+        recordings), so the cap holds across walks, whatever their ``concurrency``.
+        """
+        if self._max_in_flight is None:
+            yield
+            return
+        if self._in_flight is None:
+            self._in_flight = asyncio.Semaphore(self._max_in_flight)
+        async with self._in_flight:
+            yield
 
     # --- the one I/O boundary ------------------------------------------------------------
 
@@ -350,24 +537,28 @@ class AlohubSession:
         self.stats.requests += 1
         if stats is not None:
             stats.requests += 1
-        if self._limiter is not None:
-            await self._limiter.acquire()
-        started = time.monotonic()
         error: AlohubError
-        # Read right before the headers are built, with no await in between.
-        generation = self._tokens.generation
+        started = time.monotonic()
         try:
-            async with client.request(
-                method,
-                url,
-                data=body,
-                headers=self._headers(body is not None),
-                timeout=self._aiohttp_timeout,
-                ssl=self._ssl,
-                allow_redirects=False,
-            ) as response:
-                data = await self._read_body(response)
-                status, response_headers = response.status, response.headers
+            async with self._slot():
+                # The rate limit is taken inside the slot, so a request waiting for a
+                # slot does not use up a rate-limit turn meanwhile.
+                if self._limiter is not None:
+                    await self._limiter.acquire()
+                started = time.monotonic()
+                # Read right before the headers are built, with no await in between.
+                generation = self._tokens.generation
+                async with client.request(
+                    method,
+                    url,
+                    data=body,
+                    headers=self._headers(body is not None),
+                    timeout=self._aiohttp_timeout,
+                    ssl=self._ssl,
+                    allow_redirects=False,
+                ) as response:
+                    data = await self._read_body(response)
+                    status, response_headers = response.status, response.headers
         except (TimeoutError, asyncio.TimeoutError):  # distinct classes before Python 3.11
             error = APITimeoutError(
                 f"{method} {url} timed out after {self.timeout:g}s", method=method, url=url
@@ -410,35 +601,67 @@ class AlohubSession:
         tries = 0
         started = time.monotonic()
         try:
-            async for attempt in retry_attempts(self.max_retries):
-                with attempt:
-                    self._check_usable()  # close() also stops requests between attempts
-                    tries = attempt.num
-                    if attempt.num > 1:
+            with retry_log(method, path, self.max_retries + 1):
+                async for attempt in retry_attempts(self.max_retries):
+                    with attempt:
+                        self._check_usable()  # close() also stops requests between attempts
+                        tries = attempt.num
+                        if attempt.num > 1:
+                            self._count_retry(stats)
+                        await self._tokens.ready()
+                        status, headers, data, sent = await self._send(
+                            client, method, url, body, attempt.num, stats
+                        )
+                        try:
+                            return self._read(status, headers, data, method, path)
+                        except AuthenticationError:
+                            # A 401 or a body's "invalid API key" code alike. Once per
+                            # request: a provider's fresh token refused too is final.
+                            if refreshed or not self._tokens.refreshable:
+                                raise
+                        refreshed = True
+                        await self._tokens.refresh(stale=sent)
                         self._count_retry(stats)
-                    await self._tokens.ready()
-                    status, headers, data, sent = await self._send(
-                        client, method, url, body, attempt.num, stats
-                    )
-                    try:
-                        return protocol.read_response(status, headers, data, method=method, url=url)
-                    except AuthenticationError:
-                        # A 401 or a body's "invalid API key" code alike. Once per
-                        # request: a provider's fresh token that is refused too is final.
-                        if refreshed or not self._tokens.refreshable:
-                            raise
-                    refreshed = True
-                    await self._tokens.refresh(stale=sent)
-                    self._count_retry(stats)
-                    status, headers, data, sent = await self._send(
-                        client, method, url, body, attempt.num, stats
-                    )
-                    return protocol.read_response(status, headers, data, method=method, url=url)
+                        status, headers, data, sent = await self._send(
+                            client, method, url, body, attempt.num, stats
+                        )
+                        return self._read(status, headers, data, method, path)
         except AlohubError as error:
+            locate(error, method, url)
             if is_retryable(error):  # stamina ran out of attempts on it
                 describe_give_up(error, tries, time.monotonic() - started)
             raise
         raise AssertionError("unreachable: stamina re-raises the last failure")  # pragma: no cover
+
+    def _read(
+        self, status: int, headers: CIMultiDictProxy[str], data: bytes, method: str, path: str
+    ) -> Any:
+        """Check a response (`protocol.read_response`), naming a wrong base URL as such."""
+        url = self.base_url + path
+        try:
+            return protocol.read_response(status, headers, data, method=method, url=url)
+        except NotFoundError as error:
+            if error.status != 404 or not _wrong_endpoint(path, headers, data):
+                raise
+            # Still a NotFoundError, so that code (and tests) catching the 404 class keep
+            # working; the message says that the base URL, not a call, is missing.
+            wrong = NotFoundError(
+                404,
+                data[:2000].decode("utf-8", "replace"),
+                method=method,
+                url=url,
+                message=(
+                    f"HTTP 404 for {method} {url}: there is no Alohub API at base_url "
+                    f"{self.base_url!r}, so the base URL is wrong (the call list always "
+                    "exists); it is the server's origin, such as "
+                    f"{protocol.DEFAULT_BASE_URL!r}"
+                    + (", without a path" if urlsplit(self.base_url).path else "")
+                ),
+            )
+        except ResponseFormatError as error:
+            error.body = error.body or body_excerpt(data)
+            raise
+        raise wrong
 
     def _count_retry(self, stats: Stats | None) -> None:
         self.stats.retries += 1
@@ -461,14 +684,18 @@ class AlohubSession:
         """
         body = protocol.encode_json(protocol.build_list_body(start, end, page, page_size))
         payload = await self._request("POST", protocol.LIST_PATH, body, stats)
-        return protocol.read_list(payload, limit=page_size)
+        try:
+            return protocol.read_list(payload, limit=page_size)
+        except AlohubError as error:
+            locate(error, "POST", self.base_url + protocol.LIST_PATH)
+            raise
 
     def _build_page(self, page: int, page_size: int, raw: tuple[list[Any], int | None]) -> CallPage:
         """Structure a raw page through the converter."""
         rows, total = raw
         items = structure_records(self._converter, rows)
         self.stats.pages += 1
-        self.stats.records += len(items)
+        self.stats.records_received += len(items)
         return CallPage(items=items, page=page, page_size=page_size, total=total)
 
     async def get_calls_page(
@@ -484,12 +711,14 @@ class AlohubSession:
             ValueError: bad arguments, before any request is sent.
         """
         wire_start, wire_end = self._resolve(start, end)
-        protocol.validate_positive("page", page)
+        _positive_int("page", page)
         size = self.page_size if page_size is None else page_size
-        protocol.validate_positive("page_size", size)
+        _positive_int("page_size", size)
         self._check_usable()
         raw = await self._fetch_rows(wire_start, wire_end, page, size, None)
-        return self._build_page(page, size, raw)
+        result = self._build_page(page, size, raw)
+        self.stats.records += len(result.items)  # handed to the caller as they are
+        return result
 
     def _check_usable(self) -> None:
         if self._state is _State.CLOSED:
@@ -501,10 +730,15 @@ class AlohubSession:
         wire_start, wire_end = self._resolve(start, end)
         size = self.page_size if page_size is None else page_size
         limit = self.concurrency if concurrency is None else concurrency
-        protocol.validate_positive("page_size", size)
-        protocol.validate_positive("concurrency", limit)
+        _positive_int("page_size", size)
+        _positive_int("concurrency", limit)
         self._check_usable()
         return wire_start, wire_end, size, limit
+
+    def _walk(
+        self, agen: AsyncGenerator[T, None], stats: Stats, what: str, start: str, end: str
+    ) -> WalkIterator[T]:
+        return WalkIterator(agen, stats, what=what, start=start, end=end, totals=self.stats)
 
     def _pages(
         self, start: str, end: str, size: int, concurrency: int, stats: Stats
@@ -514,7 +748,9 @@ class AlohubSession:
             return self._fetch_rows(start, end, page, limit, stats)
 
         def build(page: int, limit: int, raw: tuple[list[Any], int | None]) -> CallPage:
-            return self._build_page(page, limit, raw)
+            built = self._build_page(page, limit, raw)
+            stats.records_received += len(built.items)
+            return built
 
         return walk_pages(
             fetch,
@@ -548,7 +784,8 @@ class AlohubSession:
         """
         wire_start, wire_end, size, limit = self._walk_args(start, end, page_size, concurrency)
         stats = Stats()
-        return WalkIterator(self._pages(wire_start, wire_end, size, limit, stats), stats)
+        pages = self._pages(wire_start, wire_end, size, limit, stats)
+        return self._walk(pages, stats, "pages", wire_start, wire_end)
 
     def iter_calls(
         self,
@@ -569,24 +806,30 @@ class AlohubSession:
         wire_start, wire_end, size, limit = self._walk_args(start, end, page_size, concurrency)
         stats = Stats()
         pages = self._pages(wire_start, wire_end, size, limit, stats)
-        return WalkIterator(walk_records(pages), stats)
+        return self._walk(walk_records(pages), stats, "calls", wire_start, wire_end)
 
     async def get_call(self, call_id: str) -> CallDetail:
         """Fetch one call's details, with its ``recording_url`` and ``transcript``.
 
         Raises:
+            TypeError: a ``call_id`` that is not a str, before any request is sent.
             ValueError: an empty or unsafe ``call_id``, before any request is sent.
-            NotFoundError: no such call.
+            NotFoundError: no such call; or, when the 404 page is not the API's JSON,
+                no API at ``base_url`` (the message then says the base URL is wrong).
         """
+        _check_type("call_id", call_id, str)
         path = protocol.detail_path(call_id)
         self._check_usable()
         return await self._get_detail(call_id, path, None)
 
     async def _get_detail(self, call_id: str, path: str, stats: Stats | None) -> CallDetail:
         payload = await self._request("GET", path, None, stats)
-        record = protocol.read_detail(
-            payload, call_id=call_id, method="GET", url=self.base_url + path
-        )
+        url = self.base_url + path
+        try:
+            record = protocol.read_detail(payload, call_id=call_id, method="GET", url=url)
+        except AlohubError as error:
+            locate(error, "GET", url)
+            raise
         return structure_detail(self._converter, record)
 
     def iter_call_details(
@@ -617,7 +860,7 @@ class AlohubSession:
         details = walk_details(
             records, fetch, concurrency=limit, spawn=self._spawn, closed=lambda: self.closed
         )
-        return WalkIterator(details, stats)
+        return self._walk(details, stats, "call details", wire_start, wire_end)
 
     async def diagnose(
         self, start: TimeInput | None = None, end: TimeInput | None = None
@@ -723,7 +966,7 @@ class AlohubSession:
             ValueError: bad arguments or a missing directory, before any request is sent.
         """
         limit = self.concurrency if concurrency is None else concurrency
-        protocol.validate_positive("concurrency", limit)
+        _positive_int("concurrency", limit)
         folder = Path(directory)
         if not folder.is_dir():
             raise ValueError(f"{folder} is not an existing directory")

@@ -7,7 +7,7 @@ A class names the failure, wherever it was reported: an HTTP status, or an error
 the body of an HTTP 200 answer (Alohub reports some failures with ``success: "0"`` and a
 code). A body-level code with a known meaning raises the same class as its HTTP
 equivalent, keeps ``.status`` the real HTTP status (200) and carries the body's ``.code``
-and ``.message``; it is retried, or refreshes the token, exactly like that equivalent::
+and ``.server_message``; it is retried, or refreshes the token, exactly like that equivalent::
 
     AlohubError
     ├── APIConnectionError            network failure after retries
@@ -15,7 +15,7 @@ and ``.message``; it is retried, or refreshes the token, exactly like that equiv
     ├── TokenProviderError            the access_token callable failed, hung or returned junk
     ├── APIStatusError                the server refused or failed the request, or
     │   │                             redirected it (never followed)
-    │   │                             (.status, .code, .message, .body, .method, .url)
+    │   │                             (.status, .code, .server_message, .retry_after)
     │   ├── BadRequestError           HTTP 400, 422
     │   ├── AuthenticationError       HTTP 401; body code "1" (invalid API key)
     │   ├── PermissionDeniedError     HTTP 403
@@ -24,7 +24,7 @@ and ``.message``; it is retried, or refreshes the token, exactly like that equiv
     │   └── ServerError               HTTP 5xx; body code "0" (system error) or "10"
     │                                 (service unavailable)
     ├── APIResponseError              2xx body reporting a failure whose code has no
-    │                                 known meaning (.code, .message)
+    │                                 known meaning (.code, .server_message)
     ├── ResponseFormatError           body not JSON, too large, or not a shape we can read
     └── PaginationError               paging that cannot be walked safely (ignored ``page``)
         └── IncompleteListingError    rows ended before the total (.expected, .received)
@@ -36,10 +36,18 @@ built: `AlohubError`'s metaclass masks the secrets of every live session in the 
 error's ``args`` and text attributes, after the subclass's ``__init__`` has run (so
 subclasses need no care of their own), and in the exception being handled at that
 moment, which becomes the new error's ``__cause__``/``__context__``.
+
+Every error has the same four descriptive attributes, with one meaning on every class:
+``.message`` is the error's whole description, the text ``str(error)`` shows; ``.method``
+and ``.url`` name the request it concerns (``""`` where there is none, e.g. a token
+provider's failure); ``.body`` is an excerpt of the response body (one line, whitespace
+collapsed, at most 500 characters, ``""`` when no body was read). What the server itself
+said is in ``.code`` and ``.server_message`` on the classes that carry them.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from ._redact import excerpt, redact_new_error
@@ -62,8 +70,26 @@ __all__ = [
     "TokenProviderError",
 ]
 
-#: How much of an error response body is kept on `APIStatusError`.
+#: How much of an error response body is kept in an error's ``.body``.
 BODY_SNIPPET_CHARS = 500
+#: How much of that excerpt an HTTP error's message quotes.
+MESSAGE_SNIPPET_CHARS = 200
+
+
+def body_excerpt(body: str | bytes, limit: int = BODY_SNIPPET_CHARS) -> str:
+    """Return a body as one line: whitespace collapsed, secrets masked, cut to ``limit``.
+
+    An nginx error page's line breaks (CR LF) and indentation would otherwise break log lines and
+    terminal output; a cut excerpt ends with "...".
+    """
+    cut = False
+    if isinstance(body, bytes):
+        # Only the head is needed: a multi-megabyte body is not decoded whole.
+        cut = len(body) > limit * 8
+        body = body[: limit * 8].decode("utf-8", "replace")
+    # Masked before the cut, so the cut cannot leave half a secret behind.
+    line = excerpt(" ".join(body.split()), sys.maxsize, cut=cut)
+    return line if len(line) <= limit else line[: max(0, limit - 3)] + "..."
 
 
 def _restore(cls: type[AlohubError], args: tuple[object, ...]) -> AlohubError:
@@ -83,7 +109,24 @@ class _Scrubbed(type):
 
 
 class AlohubError(Exception, metaclass=_Scrubbed):
-    """Base class of every error raised by alohub_async."""
+    """Base class of every error raised by alohub_async.
+
+    Attributes:
+        message: the error's whole description: the same text as ``str(error)``.
+        method: the HTTP method of the request concerned, or ``""``.
+        url: the URL of the request concerned, or ``""``.
+        body: an excerpt of the response body: one line, whitespace collapsed, at most
+            500 characters, the session's secrets masked; ``""`` when none was read.
+    """
+
+    method: str = ""
+    url: str = ""
+    body: str = ""
+
+    @property
+    def message(self) -> str:
+        """The error's whole description, as ``str(error)`` shows it."""
+        return str(self.args[0]) if len(self.args) == 1 else str(self)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Subclasses take keyword-only attributes, so rebuild from args plus __dict__
@@ -96,7 +139,6 @@ class APIConnectionError(AlohubError):
 
     def __init__(self, message: str, *, method: str = "", url: str = "") -> None:
         super().__init__(message)
-        self.message = message
         self.method = method
         self.url = url
 
@@ -125,9 +167,12 @@ class APIStatusError(AlohubError):
         status: the real HTTP status code (200 for a failure reported in the body).
         code: the error code the body reported (Alohub's ``error_code``, a gateway's
             ``code``), or ``None``.
-        message: the error message the body reported, or ``None``.
-        body: at most 500 characters of the response body, for diagnosis, with the
-            session's secrets masked as ``[redacted]``.
+        server_message: the error message the body reported, or ``None``.
+        message: the whole description (``str(error)``), which quotes ``code`` and
+            ``server_message`` when the body reported them.
+        body: an excerpt of the response body, for diagnosis: one line, whitespace
+            collapsed, at most 500 characters, the session's secrets masked as
+            ``[redacted]``.
         method: the HTTP method of the failed request.
         url: the URL of the failed request.
         retry_after: the response's ``Retry-After`` in seconds (capped at 60), if any;
@@ -149,11 +194,11 @@ class APIStatusError(AlohubError):
         self.status = status
         self.retry_after = retry_after
         # Masked before the cut, so the cut cannot leave half a secret behind.
-        self.body = excerpt(body, BODY_SNIPPET_CHARS)
+        self.body = body_excerpt(body)
         self.method = method
         self.url = url
         self.code = code
-        self.message = error_message
+        self.server_message = error_message
         if message is None:
             where = f" for {method} {url}" if method else ""
             if code is not None or error_message is not None:
@@ -164,7 +209,7 @@ class APIStatusError(AlohubError):
                 else:
                     message = f"HTTP {status}{where}: {said}"
             else:
-                snippet = f": {self.body}" if self.body else ""
+                snippet = f": {body_excerpt(self.body, MESSAGE_SNIPPET_CHARS)}" if self.body else ""
                 message = f"HTTP {status}{where}{snippet}"
         super().__init__(message)
 
@@ -187,7 +232,12 @@ class PermissionDeniedError(APIStatusError):
 
 
 class NotFoundError(APIStatusError):
-    """No such call: HTTP 404, or a detail answer whose ``data`` is null."""
+    """No such call: HTTP 404, or a detail answer whose ``data`` is null.
+
+    Or no API at the session's ``base_url``: a 404 from the call list (which always
+    exists), or a 404 page that is not the API's JSON; the message then says that the
+    base URL is wrong.
+    """
 
 
 class RateLimitError(APIStatusError):
@@ -214,13 +264,24 @@ class APIResponseError(AlohubError):
 
     Attributes:
         code: the backend's error code (``error_code``), or ``None``.
-        message: the backend's error message (``error_message``), or ``None``.
+        server_message: the backend's error message (``error_message``), or ``None``.
     """
 
-    def __init__(self, code: str | None, message: str | None) -> None:
+    def __init__(
+        self,
+        code: str | None,
+        server_message: str | None,
+        *,
+        method: str = "",
+        url: str = "",
+        body: str = "",
+    ) -> None:
         self.code = code
-        self.message = message
-        super().__init__(f"Alohub reported a failure: code={code!r} message={message!r}")
+        self.server_message = server_message
+        self.method = method
+        self.url = url
+        self.body = body_excerpt(body)
+        super().__init__(f"Alohub reported a failure: code={code!r} message={server_message!r}")
 
 
 class ResponseFormatError(AlohubError):

@@ -31,12 +31,23 @@ _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
 class Direction(str, enum.Enum):
-    """Which way a call went, as far as the record tells."""
+    """Which way a call went, as far as the record tells.
+
+    ``str(direction)`` and ``f"{direction}"`` give the value (``"inbound"``), as in JSON
+    and CSV output, not ``Direction.INBOUND``.
+    """
 
     INBOUND = "inbound"
     OUTBOUND = "outbound"
     INTERNAL = "internal"
     UNKNOWN = "unknown"
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, format_spec: str) -> str:
+        # Defined too: before Python 3.12, format() of a str mix-in enum ignores __str__.
+        return format(str(self.value), format_spec)
 
 
 @attrs.frozen
@@ -256,11 +267,19 @@ class CallPage:
 class Stats:
     """Counters for a session or one walk, readable while and after it runs.
 
+    A walk's ``stats`` counts that walk; a session's ``stats`` counts everything the
+    session did (the sum over its walks, plus single requests such as `get_call`).
+
     Attributes:
         requests: HTTP requests sent, retries included.
         retries: attempts beyond the first, and repeats after a token refresh.
         pages: list pages received and consumed.
-        records: records yielded (after duplicates were dropped).
+        records: records handed to the caller: each call (or detail) a walk yielded,
+            the records of each page `iter_pages` yielded, and for a session also those
+            of the pages `get_calls_page` returned. A consumer that stops after 237 calls
+            sees 237, however many rows the pages in flight held.
+        records_received: rows in the list pages received, as the server sent them
+            (duplicates included; rows of pages fetched again are counted again).
         duplicates_dropped: records skipped because the same page or a neighbouring one
             already yielded them (rows re-read on purpose after a page-size switch are not
             counted).
@@ -273,5 +292,6 @@ class Stats:
     retries: int = 0
     pages: int = 0
     records: int = 0
+    records_received: int = 0
     duplicates_dropped: int = 0
     limit_adaptations: int = 0

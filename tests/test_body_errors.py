@@ -87,7 +87,7 @@ def test_sample_maps_to_its_class(code: str) -> None:
             read()
         assert type(info.value) is cls
         assert info.value.status == 200
-        assert (info.value.code, info.value.message) == (code, body["error_message"])
+        assert (info.value.code, info.value.server_message) == (code, body["error_message"])
 
 
 @pytest.mark.parametrize("code", sorted(BODY_CODES))
@@ -105,7 +105,7 @@ async def test_each_code_raises_its_class_after_its_retries(code: str) -> None:
     error = info.value
     assert type(error) is cls
     assert error.status == 200
-    assert (error.code, error.message) == (code, message)
+    assert (error.code, error.server_message) == (code, message)
     # Non-ASCII text survives as is: not escaped, not mangled.
     assert message in str(error)
     assert f"code={code!r}" in str(error)
@@ -134,7 +134,7 @@ async def test_unknown_codes_stay_api_response_errors(code: str) -> None:
                 await alohub.get_calls_page(START, END)
         assert fake.counters.requests == 1
     assert info.value.code == code
-    assert info.value.message == "Lỗi không xác định"
+    assert info.value.server_message == "Lỗi không xác định"
     assert "Lỗi không xác định" in str(info.value)
 
 
@@ -250,7 +250,7 @@ async def test_gateway_bodies_quote_their_code(
     cls: type[APIStatusError],
     nested: bool,
 ) -> None:
-    """The newer API's gateway errors give the class, .code, .message, and quote the code."""
+    """The newer API's gateway errors give the class, .code, .server_message, and quote the code."""
     fields = {"code": code, "message": message}
     payload = {"error": fields} if nested else fields
     headers = {"Retry-After": "3"} if status == 429 else {}
@@ -260,7 +260,7 @@ async def test_gateway_bodies_quote_their_code(
     error = info.value
     assert type(error) is cls
     assert error.status == status
-    assert (error.code, error.message) == (code, message)
+    assert (error.code, error.server_message) == (code, message)
     assert code in str(error) and message in str(error)
     if status == 429:
         assert error.retry_after == 3.0
@@ -292,7 +292,7 @@ def test_bodies_without_a_code_keep_the_snippet(body: bytes) -> None:
     """Bodies that report no code keep the plain HTTP message and no code."""
     with pytest.raises(AuthenticationError) as info:
         protocol.check_status(401, {}, body, method="GET", url="https://h/p")
-    assert info.value.code is None and info.value.message is None
+    assert info.value.code is None and info.value.server_message is None
     assert str(info.value).startswith("HTTP 401 for GET https://h/p")
 
 

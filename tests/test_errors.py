@@ -48,7 +48,7 @@ def test_status_error_message_and_snippet() -> None:
 def test_api_response_error_attributes() -> None:
     """APIResponseError carries the backend's code and message."""
     error = errors.APIResponseError("E42", "không hợp lệ")
-    assert (error.code, error.message) == ("E42", "không hợp lệ")
+    assert (error.code, error.server_message) == ("E42", "không hợp lệ")
     assert "E42" in str(error)
 
 

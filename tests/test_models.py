@@ -61,7 +61,7 @@ def test_page_and_stats_defaults() -> None:
     """CallPage's total defaults to None and Stats starts at zero."""
     page = CallPage(items=(), page=1, page_size=50)
     assert page.total is None
-    assert attrs.astuple(Stats()) == (0, 0, 0, 0, 0, 0)
+    assert attrs.astuple(Stats()) == (0, 0, 0, 0, 0, 0, 0)
 
 
 def test_evidenced_fields_default_to_none() -> None:

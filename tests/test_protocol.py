@@ -67,7 +67,7 @@ def test_read_list_raises_body_failures(name: str, code: str | None, message: st
     with pytest.raises(APIResponseError) as info:
         protocol.read_list(sample(name))
     assert info.value.code == code
-    assert info.value.message == message
+    assert info.value.server_message == message
 
 
 def test_truthy_success_wins_over_error_code() -> None:
@@ -127,7 +127,7 @@ def test_camel_case_error_message_is_read() -> None:
     """errorMessage beside null data is reported as the failure's message."""
     with pytest.raises(APIResponseError) as info:
         protocol.read_list({"errorMessage": "hết phiên", "data": None})
-    assert info.value.message == "hết phiên"
+    assert info.value.server_message == "hết phiên"
 
 
 def test_success_with_null_data_is_an_empty_page() -> None:

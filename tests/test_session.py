@@ -315,10 +315,14 @@ async def test_bad_input_sends_nothing(
 async def test_bad_walk_arguments_fail_at_the_call(
     mocked: aioresponses, session: AlohubSession, kwargs: dict[str, Any]
 ) -> None:
-    """iter_calls and iter_pages validate when called, before iterating or sending."""
-    with pytest.raises(ValueError):
+    """iter_calls and iter_pages validate when called, before iterating or sending.
+
+    A bool is the wrong type for a count: TypeError.
+    """
+    expected = TypeError if kwargs.get("concurrency") is True else ValueError
+    with pytest.raises(expected):
         session.iter_calls(**kwargs)
-    with pytest.raises(ValueError):
+    with pytest.raises(expected):
         session.iter_pages(**kwargs)
     assert not mocked.requests
 
@@ -464,7 +468,7 @@ async def test_body_failure_is_an_api_response_error(
     mocked.post(LIST_URL, payload={"success": "0", "error_code": "E1", "error_message": "bad"})
     with pytest.raises(APIResponseError) as info:
         await session.get_calls_page(date(2025, 4, 13), date(2025, 4, 13))
-    assert (info.value.code, info.value.message) == ("E1", "bad")
+    assert (info.value.code, info.value.server_message) == ("E1", "bad")
     assert len(sent(mocked, "POST", LIST_URL)) == 1
 
 

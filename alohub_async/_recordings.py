@@ -485,13 +485,21 @@ class _Transfer:
                 start = self.position
                 error: AlohubError
                 try:
-                    if self._response is None:
-                        await self._connect()
-                        start = self.position
-                    assert self._response is not None
-                    async with contextlib.aclosing(self._read(self._response)) as body:
-                        async for chunk in body:
-                            yield chunk
+                    # A recording is in flight, for the session's max_in_flight, from its
+                    # request until its body is read (or dropped); not while waiting to
+                    # retry.
+                    async with session._slot():
+                        try:
+                            if self._response is None:
+                                await self._connect()
+                                start = self.position
+                            assert self._response is not None
+                            async with contextlib.aclosing(self._read(self._response)) as body:
+                                async for chunk in body:
+                                    yield chunk
+                        except BaseException:
+                            self._drop()
+                            raise
                     return
                 except _Restart:
                     self._drop()

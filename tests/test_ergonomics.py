@@ -8,6 +8,7 @@ import gc
 import logging
 import warnings
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,6 +31,7 @@ from alohub_async import (
     CallPage,
     Direction,
     NotFoundError,
+    RecordingOutcome,
     ResponseFormatError,
     ServerError,
     TimeInput,
@@ -225,6 +227,29 @@ async def test_max_in_flight_caps_every_request_of_the_session() -> None:
     async with FakeAlohub(calls=200, latency=0.02) as fake:
         assert await _crowd(fake) > 3  # without the cap the walks do overlap
         assert await _crowd(fake, max_in_flight=3) <= 3
+
+
+async def _recording_crowd(fake: FakeAlohub, directory: Path, **settings: Any) -> int:
+    """Download a day's recordings 6 at a time; return the fake's peak concurrency."""
+    directory.mkdir()
+    async with fake.session(**settings) as alohub:
+        fake.counters.max_in_flight = 0
+        results = [
+            result
+            async for result in alohub.download_recordings(
+                "2026-01-20", "2026-01-20", directory, concurrency=6
+            )
+        ]
+    assert sum(result.outcome is RecordingOutcome.SAVED for result in results) > 6
+    return fake.counters.max_in_flight
+
+
+async def test_max_in_flight_caps_recording_downloads_too(tmp_path: Path) -> None:
+    """A recording holds a slot from its request until its body is read."""
+    async with FakeAlohub(calls=300) as fake:
+        fake.set_latency(0.02, endpoint="recording")
+        assert await _recording_crowd(fake, tmp_path / "free") > 2  # downloads overlap
+        assert await _recording_crowd(fake, tmp_path / "capped", max_in_flight=2) <= 2
 
 
 @pytest.mark.parametrize(("value", "error"), [(0, ValueError), ("3", TypeError)])

@@ -45,7 +45,6 @@ from web_common import (
     StreamCutShort,
     error_line,
     http_failure,
-    start_walk,
 )
 
 ALOHUB = web.AppKey("alohub", AlohubSession)
@@ -81,7 +80,7 @@ async def list_calls(request: web.Request) -> web.StreamResponse:
     except (ValueError, TypeError) as exc:
         raise Refused(http_failure(exc)) from None
     try:
-        calls = await start_walk(walk)  # errors of the first page raise here: a status
+        calls = await walk.start()  # errors of the first page raise here: a status
         response = web.StreamResponse(headers={"Content-Type": NDJSON})
         await response.prepare(request)
         try:

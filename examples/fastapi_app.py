@@ -52,7 +52,6 @@ from web_common import (
     StreamCutShort,
     error_line,
     http_failure,
-    start_walk,
 )
 
 
@@ -114,7 +113,7 @@ async def list_calls(alohub: Alohub, start: str, end: str) -> StreamingResponse:
     stack = AsyncExitStack()
     stack.push_async_callback(walk.aclose)
     try:
-        calls = await start_walk(walk)  # errors of the first page raise here: a status
+        calls = await walk.start()  # errors of the first page raise here: a status
     except BaseException:
         await stack.aclose()
         raise

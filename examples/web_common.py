@@ -41,9 +41,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 from alohub_async import (
     AlohubError,
@@ -53,7 +51,6 @@ from alohub_async import (
     PermissionDeniedError,
     RateLimitError,
     TokenProviderError,
-    WalkIterator,
 )
 
 __all__ = [
@@ -64,10 +61,8 @@ __all__ = [
     "StreamCutShort",
     "error_line",
     "http_failure",
-    "start_walk",
 ]
 
-T = TypeVar("T")
 
 logger = logging.getLogger("alohub_examples")
 
@@ -178,36 +173,3 @@ def error_line(exc: AlohubError) -> str:
         The line, newline included.
     """
     return json.dumps(http_failure(exc).body()) + "\n"
-
-
-async def start_walk(walk: WalkIterator[T]) -> AsyncIterator[T]:
-    """Wait for a walk's first page, so its errors raise before any response header is sent.
-
-    A walk fetches nothing until it is first iterated; a streaming handler that handed it
-    straight to the response would have sent ``200 OK`` before learning that the range
-    is refused or Alohub is down. This awaits the first record (and so the first page),
-    then returns an iterator that yields it and the rest of the walk.
-
-    Args:
-        walk: A walk from ``iter_calls`` (or ``iter_call_details``), not iterated yet.
-
-    Returns:
-        An iterator over every record of the walk. Closing it does not close the walk:
-        the handler that opened the walk closes it (``await walk.aclose()``).
-
-    Raises:
-        AlohubError: The first page failed (after the client's retries).
-    """
-    try:
-        first = await walk.__anext__()
-    except StopAsyncIteration:
-        return _chain(None, walk)
-    return _chain((first,), walk)
-
-
-async def _chain(first: tuple[T] | None, walk: WalkIterator[T]) -> AsyncIterator[T]:
-    if first is None:  # the range is empty: the walk has ended already
-        return
-    yield first[0]
-    async for item in walk:
-        yield item

@@ -231,7 +231,7 @@ async def test_max_in_flight_caps_every_request_of_the_session() -> None:
 
 async def _recording_crowd(fake: FakeAlohub, directory: Path, **settings: Any) -> int:
     """Download a day's recordings 6 at a time; return the fake's peak concurrency."""
-    directory.mkdir()
+    await asyncio.to_thread(directory.mkdir)
     async with fake.session(**settings) as alohub:
         fake.counters.max_in_flight = 0
         results = [

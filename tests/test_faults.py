@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 from collections.abc import Awaitable, Callable
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import attrs
 import pytest
@@ -796,3 +797,98 @@ def test_hostile_list_endpoints_lose_nothing_silently(case: tuple[Scenario, Host
         assert got == outcome.expected
     else:
         assert got == outcome.expected[: len(got)]
+
+
+# --- servers that echo what they received -------------------------------------------------
+
+
+def _error_texts(error: BaseException) -> str:
+    """Everything an error shows a user or a logger: text, repr, args, attributes, chain."""
+    texts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = error
+    pending = [error]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        texts += [str(current), repr(current), repr(current.args), repr(vars(current))]
+        pending += [e for e in (current.__cause__, current.__context__) if e is not None]
+    return "\n".join(texts)
+
+
+class _AllRecords(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not record.name.startswith("aiohttp."):
+            self.lines.append(record.getMessage() + repr(vars(record)))
+
+
+@pytest.mark.property
+@given(
+    envelope=st.sampled_from(ENVELOPES),
+    status=st.sampled_from([200, 401, 403, 404, 429, 500, 502, 503]),
+    html=st.booleans(),
+    page=st.integers(1, 4),
+    details=st.booleans(),
+    provider=st.booleans(),
+    retries=st.integers(0, 2),
+)
+def test_reflected_secrets_never_come_out(
+    envelope: Envelope,
+    status: int,
+    html: bool,
+    page: int,
+    details: bool,
+    provider: bool,
+    retries: int,
+) -> None:
+    """A server echoing the request's key and token, on any page or detail, in any form:
+    neither appears in the error (its text, attributes and chain) nor in any log record.
+    """
+
+    async def main() -> tuple[AlohubError, str, str]:
+        async with FakeAlohub(calls=120, envelope=envelope) as fake:
+            if details:  # every detail request echoes
+                fake.error_rate(1.0, Fault.reflect(status, html=html), endpoint="detail")
+            else:  # one page echoes, on every attempt
+                fake.script(*[Fault.reflect(status, html=html)] * (retries + 3), page=page)
+
+            async def fresh() -> str:
+                return fake.access_token
+
+            token: Any = fresh if provider else fake.access_token
+            session = fake.session(
+                access_token=token, page_size=20, concurrency=3, max_retries=retries
+            )
+            async with session as alohub:
+                walk = (
+                    alohub.iter_call_details(START, END)
+                    if details
+                    else alohub.iter_calls(START, END)
+                )
+                try:
+                    async for _ in walk:
+                        pass
+                except AlohubError as error:
+                    return error, fake.api_key, fake.access_token
+        raise AssertionError("every generated echo is a failure")
+
+    handler = _AllRecords()
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        error, api_key, access_token = asyncio.run(main())
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous)
+    event(f"error: {type(error).__name__}")
+    shown = _error_texts(error) + "\n".join(handler.lines)
+    assert api_key not in shown
+    assert access_token not in shown

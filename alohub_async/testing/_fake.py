@@ -139,6 +139,18 @@ def _error_body(code: str, message: str) -> dict[str, Any]:
     return {"success": "0", "error_code": code, "error_message": message}
 
 
+def _reflection(fault: Fault, request: web.Request) -> web.Response:
+    """Echo the request's headers (credentials included) the way ``fault`` says."""
+    token = request.headers.get("X-ACCESS-TOKEN", "")
+    if fault.http_status == 200:
+        return _json_response(_error_body("TOKEN_EXPIRED", f"token {token} expired"))
+    echo = "; ".join(f"{name}={value}" for name, value in request.headers.items())
+    if fault.html:
+        page = f"<html><body><h1>{fault.http_status}</h1><pre>{echo}</pre></body></html>"
+        return web.Response(text=page, status=fault.http_status, content_type="text/html")
+    return web.Response(text=f"token={token}\n{echo}", status=fault.http_status)
+
+
 def _html_page(status: int) -> str:
     """Return an nginx-style HTML error page."""
     title = f"{status} {_REASONS.get(status, 'Error')}"
@@ -377,7 +389,7 @@ class Envelope:
 
 
 FaultKind: TypeAlias = Literal[
-    "status", "reset", "malformed_json", "failure_body", "hang", "null_data"
+    "status", "reset", "malformed_json", "failure_body", "hang", "null_data", "reflect"
 ]
 
 
@@ -387,7 +399,8 @@ class Fault:
 
     Examples: ``Fault.status(503, html=True)``, ``Fault.status(429, retry_after=1)``,
     ``Fault.reset()``, ``Fault.malformed_json()``, ``Fault.null_data()``,
-    ``Fault.failure_body(code="SYSTEM_ERROR", message="Hệ thống bận")``, ``Fault.hang(5)``.
+    ``Fault.failure_body(code="SYSTEM_ERROR", message="Hệ thống bận")``, ``Fault.hang(5)``,
+    ``Fault.reflect(401)``.
 
     Attributes:
         kind: What happens.
@@ -463,6 +476,26 @@ class Fault:
             The fault.
         """
         return cls("failure_body", code=code, message=message)
+
+    @classmethod
+    def reflect(cls, status: int = 500, *, html: bool = False) -> Fault:
+        """Answer with the request's own headers echoed in the body, as a careless server does.
+
+        ``status`` 200 echoes them in a JSON failure body's ``error_message`` (the
+        credentials included, as ``token <X-ACCESS-TOKEN> expired``); any other status in
+        a plain or an HTML page (``Authorization=...; X-ACCESS-TOKEN=...``). Used to prove
+        that the client never repeats its secrets.
+
+        Args:
+            status: The HTTP status.
+            html: Send the echo as an HTML page.
+
+        Returns:
+            The fault.
+        """
+        if not 100 <= status <= 599:
+            raise ValueError(f"not an HTTP status: {status}")
+        return cls("reflect", status, html)
 
     @classmethod
     def null_data(cls) -> Fault:
@@ -1022,6 +1055,8 @@ class FakeAlohub:
             return _json_response(_error_body(fault.code or "", fault.message or ""))
         if kind == "null_data":
             return _json_response({**_SUCCESS, "data": None})
+        if kind == "reflect":
+            return _reflection(fault, request)
         status = fault.http_status
         headers = {}
         if fault.retry_after is not None:

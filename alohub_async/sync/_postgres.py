@@ -36,6 +36,7 @@ from ._store import (
     WindowCounts,
     call_row,
     content_hash,
+    lost_lease,
     schema_sql,
     transcript_json,
 )
@@ -316,7 +317,7 @@ class PostgresStore:
                 *_held(job, window, owner),
             )
             if status != "UPDATE 1":
-                raise LookupError(_lost(job, window, owner))
+                raise LookupError(lost_lease(job, window, owner))
             await conn.executemany(
                 "INSERT INTO alohub_sync_windows (job, window_start, window_end)"
                 " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
@@ -361,7 +362,7 @@ class PostgresStore:
                 *_held(job, window, owner),
             )
             if held is None:
-                raise LookupError(_lost(job, window, owner))
+                raise LookupError(lost_lease(job, window, owner))
             result = await _upsert(conn, list(rows.values()))
             await _save_details(conn, details)
             await conn.execute(
@@ -445,14 +446,6 @@ def _utc(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         raise ValueError(f"store times must be timezone-aware, got {moment!r}")
     return moment.astimezone(timezone.utc)
-
-
-def _lost(job: str, window: Window, owner: str) -> str:
-    return (
-        f"{owner!r} no longer holds the lease on window {window.start.isoformat()} .."
-        f" {window.end.isoformat()} of job {job!r}: it expired and another worker took the"
-        " window over, or the window is no longer pending"
-    )
 
 
 async def _upsert(conn: Any, rows: list[tuple[Any, ...]]) -> UpsertResult:

@@ -181,7 +181,8 @@ class PostgresStore:
         Raises:
             ConnectionError: the server cannot be reached or refuses the login (the message
                 names the redacted DSN).
-            RuntimeError: the database's schema is newer than this package knows.
+            RuntimeError: the database's schema is newer than this package knows, or the
+                role may not create it.
         """
         if self._pool is not None:
             return
@@ -198,6 +199,13 @@ class PostgresStore:
             ) from None
         try:
             await self._migrate(pool)
+        except asyncpg.PostgresError as exc:
+            await pool.close()
+            # Typically "permission denied for schema public": since PostgreSQL 15 a role
+            # may create tables only in a schema it owns or was granted CREATE on.
+            raise RuntimeError(
+                f"cannot create the alohub schema in {self.dsn}: {type(exc).__name__}: {exc}"
+            ) from None
         except BaseException:
             await pool.close()
             raise

@@ -61,7 +61,6 @@ _ARRAY_TYPES: Final = {
     "duration": "float8[]",
     "hold_duration": "float8[]",
 }
-_NOW_PARAM: Final = len(CALL_COLUMNS) + 1
 
 # One statement per window, the rows passed as one array per column: a single round trip,
 # many times faster than a statement per row. The list is built from the fixed column names
@@ -70,7 +69,8 @@ _UPSERT: Final = (
     f"INSERT INTO alohub_calls ({', '.join(CALL_COLUMNS)}, first_seen, last_seen) "  # noqa: S608
     "SELECT "
     + ", ".join(f"{c}::jsonb" if c == "raw" else c for c in CALL_COLUMNS)
-    + f", ${_NOW_PARAM}, ${_NOW_PARAM} FROM unnest("
+    # now() is the transaction's start time: one instant for every row of the window.
+    + ", now(), now() FROM unnest("
     + ", ".join(
         f"${i}::{_ARRAY_TYPES.get(c, 'text[]')}" for i, c in enumerate(CALL_COLUMNS, start=1)
     )
@@ -469,8 +469,7 @@ async def _upsert(conn: Any, rows: list[tuple[Any, ...]]) -> UpsertResult:
         [row[0] for row in rows],
     )
     known = {r["call_id"]: r["content_hash"] for r in stored}
-    now = await conn.fetchval("SELECT now()")
-    await conn.execute(_UPSERT, *(list(column) for column in zip(*rows, strict=True)), now)
+    await conn.execute(_UPSERT, *(list(column) for column in zip(*rows, strict=True)))
     inserted = sum(row[0] not in known for row in rows)
     unchanged = sum(known.get(row[0]) == row[-1] for row in rows)
     return UpsertResult(

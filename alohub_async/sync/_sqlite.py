@@ -103,6 +103,10 @@ class SQLiteStore:
         self.busy_timeout = busy_timeout
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
+        # Commits take their turn here before queueing for the connection, so a claim or a
+        # lease renewal waits behind at most one commit, never behind every window waiting
+        # to be written: a worker claims its next window and fetches while commits queue.
+        self._commit_turn = asyncio.Lock()
 
     def __repr__(self) -> str:
         return f"<SQLiteStore path={self.path!r}>"
@@ -308,8 +312,8 @@ class SQLiteStore:
                 f"SELECT call_id, content_hash FROM alohub_calls WHERE call_id IN ({marks})",  # noqa: S608 - only placeholders
                 tuple(chunk),
             ) as cursor:
-                async for row in cursor:
-                    found[row[0]] = row[1]
+                # fetchall: iterating an aiosqlite cursor costs a thread hop per row.
+                found.update((row[0], row[1]) for row in await cursor.fetchall())
         return found
 
     async def changed_calls(self, calls: Sequence[CallRecord]) -> set[str]:
@@ -338,7 +342,7 @@ class SQLiteStore:
         """
         now = _now()
         rows = {c.call_id: call_row(c) for c in calls}  # the last of a repeated id wins
-        async with self._lock:
+        async with self._commit_turn, self._lock:
             db = self._conn
             await db.execute("BEGIN IMMEDIATE")
             try:

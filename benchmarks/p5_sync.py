@@ -125,8 +125,25 @@ def _fresh(db: str, folder: str, label: str, calls: int) -> str:
     if not db:
         return str(Path(folder) / f"{label.lower()}-{calls}.sqlite3")
     if is_dsn(db):
-        return asyncio.run(_fresh_postgres(db, f"alohub_bench_{calls}"))
+        return asyncio.run(_fresh_postgres(db, _bench_database(calls)))
     return db
+
+
+def _bench_database(calls: int) -> str:
+    # The process id keeps two benchmarks on one server (other checkouts, say) from
+    # dropping each other's database mid-run.
+    return f"alohub_bench_{calls}_{os.getpid()}"
+
+
+async def _drop_postgres(dsn: str, names: Sequence[str]) -> None:
+    import asyncpg
+
+    admin = await asyncpg.connect(dsn)
+    try:
+        for name in names:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
 
 
 async def _fresh_postgres(dsn: str, name: str) -> str:
@@ -187,6 +204,9 @@ def run(
                                 windows,
                             )
                         )
+    for db in targets.values():
+        if is_dsn(db):
+            asyncio.run(_drop_postgres(db, [_bench_database(n) for n in (calls, double)]))
     result = Result(NAME, data={"reports": reports})
     listing = reports["list"][calls]
     list_rate = listing["records"] / listing["seconds"]

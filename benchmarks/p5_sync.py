@@ -3,7 +3,9 @@
 Both run in a fresh client process (like P3) against one fake in its own process with the
 same latency, and both keep the same number of list requests in flight: the listing walks
 the whole range with ``concurrency = windows x per-window concurrency``, the sync walks
-``windows`` day windows at once with ``per-window concurrency`` each. The goal is a sync
+``windows`` day windows at once with ``per-window concurrency`` each, in two shapes with the
+same product (4 x 2 and 8 x 1: a window walked at c=1 never waits for its first page
+alone before fetching the rest, which costs 4 x 2 a round trip per window). The goal is a sync
 rate of at least 0.8x the listing's records/s: storing must cost little next to fetching.
 Peak RSS is measured for a log and one twice as large: a sync holds at most a few windows
 of at most ``max_window_rows`` rows each (the larger log's day windows are split), so the

@@ -3,7 +3,9 @@
 Both run in a fresh client process (like P3) against one fake in its own process with the
 same latency, and both keep the same number of list requests in flight: the listing walks
 the whole range with ``concurrency = windows x per-window concurrency``, the sync walks
-``windows`` day windows at once with ``per-window concurrency`` each. The goal is a sync
+``windows`` day windows at once with ``per-window concurrency`` each, in two shapes with the
+same product (4 x 2 and 8 x 1: a window walked at c=1 never waits for its first page
+alone before fetching the rest, which costs 4 x 2 a round trip per window). The goal is a sync
 rate of at least 0.8x the listing's records/s: storing must cost little next to fetching.
 Peak RSS is measured for a log and one twice as large: a sync holds at most a few windows
 of at most ``max_window_rows`` rows each (the larger log's day windows are split), so the
@@ -28,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -125,8 +127,25 @@ def _fresh(db: str, folder: str, label: str, calls: int) -> str:
     if not db:
         return str(Path(folder) / f"{label.lower()}-{calls}.sqlite3")
     if is_dsn(db):
-        return asyncio.run(_fresh_postgres(db, f"alohub_bench_{calls}"))
+        return asyncio.run(_fresh_postgres(db, _bench_database(calls)))
     return db
+
+
+def _bench_database(calls: int) -> str:
+    # The process id keeps two benchmarks on one server (other checkouts, say) from
+    # dropping each other's database mid-run.
+    return f"alohub_bench_{calls}_{os.getpid()}"
+
+
+async def _drop_postgres(dsn: str, names: Sequence[str]) -> None:
+    import asyncpg
+
+    admin = await asyncpg.connect(dsn)
+    try:
+        for name in names:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
 
 
 async def _fresh_postgres(dsn: str, name: str) -> str:
@@ -151,64 +170,93 @@ def run(
     calls: int = 100_000,
     latency: float = 0.040,
     page_size: int = 500,
-    windows: int = 4,
-    concurrency: int = 2,
+    shapes: Sequence[tuple[int, int]] = ((4, 2), (8, 1)),
     targets: Mapping[str, str] | None = None,
 ) -> Result:
+    """Measure each target with each ``(windows, per-window concurrency)`` shape.
+
+    Every shape keeps ``windows x concurrency`` list requests in flight, the listing's
+    concurrency (so all shapes must have the same product). The listing's rate is measured
+    right before the syncs, on the same fake, so each ratio comes from one stretch of time
+    on a shared machine. Peak RSS is compared at twice the calls for the first shape only.
+    """
     targets = {"SQLite": ""} if targets is None else dict(targets)
+    in_flight = {w * c for w, c in shapes}
+    if len(in_flight) != 1:
+        raise ValueError(f"every shape must keep the same requests in flight, got {shapes}")
+    (total,) = in_flight
     double = 2 * calls
     reports: dict[str, dict[int, dict[str, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="alohub-bench-") as folder:
         for size in (calls, double):
             with FakeServer(calls=size, latency=latency, cache_size=0) as server:
                 if size == calls:
-                    reports["list"] = {
-                        size: _client_run(server, "list", "", page_size, concurrency, windows)
-                    }
+                    reports["list"] = {size: _client_run(server, "list", "", page_size, total, 1)}
                 for label, db in targets.items():
-                    reports.setdefault(label, {})[size] = _client_run(
-                        server,
-                        "sync",
-                        _fresh(db, folder, label, size),
-                        page_size,
-                        concurrency,
-                        windows,
-                    )
+                    for n, (windows, concurrency) in enumerate(shapes):
+                        if size == double and n > 0:
+                            continue
+                        reports.setdefault(f"{label} {windows}x{concurrency}", {})[size] = (
+                            _client_run(
+                                server,
+                                "sync",
+                                _fresh(db, folder, f"{label}-{windows}x{concurrency}", size),
+                                page_size,
+                                concurrency,
+                                windows,
+                            )
+                        )
+    for db in targets.values():
+        if is_dsn(db):
+            asyncio.run(_drop_postgres(db, [_bench_database(n) for n in (calls, double)]))
     result = Result(NAME, data={"reports": reports})
     listing = reports["list"][calls]
     list_rate = listing["records"] / listing["seconds"]
     result.rows.append(
         Row(
             NAME,
-            f"iter_calls {calls:,} calls, c={windows * concurrency} (ref)",
+            f"iter_calls {calls:,} calls, c={total} (ref)",
             fmt_rate(list_rate),
             f"{listing['maxrss_kb'] / 1024:.1f} MB peak; client CPU "
             f"{listing['cpu'] / listing['seconds']:.0%} of wall",
         )
     )
     for label in targets:
-        one, two = reports[label][calls], reports[label][double]
-        rate = one["records"] / one["seconds"]
-        diff = (two["maxrss_kb"] - one["maxrss_kb"]) / 1024
-        result.rows.append(
-            Row(
-                NAME,
-                f"sync {calls:,} calls into {label}, {windows} windows x c={concurrency}",
-                fmt_rate(rate),
-                f"{rate / list_rate:.2f}x the listing; client CPU "
-                f"{one['cpu'] / one['seconds']:.0%} of wall; {one['maxrss_kb'] / 1024:.1f} MB "
-                f"peak, {diff:+.1f} MB with {double:,} calls",
-                f">= {GOAL_FRACTION:g}x listing, RSS +<= {GOAL_MB:g} MB",
-                rate / list_rate >= GOAL_FRACTION and diff <= GOAL_MB,
-            )
-        )
+        first = f"{label} {shapes[0][0]}x{shapes[0][1]}"
+        for windows, concurrency in shapes:
+            case = f"sync {calls:,} calls into {label}, {windows} windows x c={concurrency}"
+            key = f"{label} {windows}x{concurrency}"
+            result.rows.append(_sync_row(reports, key, first, case, calls))
     result.notes.append(
         f"fresh client process per run, fake latency {latency * 1000:g} ms, page size "
-        f"{page_size}, the same list requests in flight for both; a new database per sync "
-        f"run; peak RSS of syncing {calls:,} then {double:,} calls (day windows of the "
-        "larger log are split to stay under max_window_rows, so memory stays flat)"
+        f"{page_size}, the same {total} list requests in flight for all; a new database per "
+        f"sync run; peak RSS of syncing {calls:,} then {double:,} calls with the first shape "
+        "(day windows of the larger log are split to stay under max_window_rows, so memory "
+        "stays flat)"
     )
     return result
+
+
+def _sync_row(
+    reports: dict[str, dict[int, dict[str, float]]], key: str, first: str, case: str, calls: int
+) -> Row:
+    """The row of one sync run: its rate against the listing's, its peak RSS growth."""
+    listing = reports["list"][calls]
+    list_rate = listing["records"] / listing["seconds"]
+    one = reports[key][calls]
+    rate = one["records"] / one["seconds"]
+    # Memory growth is measured on the first shape, the one synced at both sizes.
+    diff = (reports[first][2 * calls]["maxrss_kb"] - reports[first][calls]["maxrss_kb"]) / 1024
+    return Row(
+        NAME,
+        case,
+        fmt_rate(rate),
+        f"{rate / list_rate:.2f}x the listing; client CPU "
+        f"{one['cpu'] / one['seconds']:.0%} of wall; {one['maxrss_kb'] / 1024:.1f} MB "
+        f"peak, {diff:+.1f} MB with {2 * calls:,} calls",
+        f">= {GOAL_FRACTION:g}x listing, RSS +<= {GOAL_MB:g} MB",
+        rate / list_rate >= GOAL_FRACTION and diff <= GOAL_MB,
+    )
 
 
 if __name__ == "__main__":

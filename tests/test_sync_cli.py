@@ -17,7 +17,7 @@ from test_cli import POSIX_ONLY, FakeTty, child_env, cli_command, connect, fake_
 
 from alohub_async import cli
 from alohub_async.cli import ExitCode, run
-from alohub_async.sync._cli import redact_dsn
+from alohub_async.sync._cli import TERMINATED, redact_dsn
 from alohub_async.testing import DEMO_ACCESS_TOKEN, DEMO_API_KEY, FakeAlohub
 
 RANGE = ["--start", "2026-01-01", "--end", "2026-01-31"]
@@ -209,3 +209,63 @@ async def test_follow_repeats_the_incremental_sync_until_cancelled(
     assert "120 calls (120 new, 0 changed)" in summaries[0]
     assert "0 new, 0 changed" in summaries[1]  # the second run only re-read the overlap
     assert len(db_query(db, "SELECT call_id FROM alohub_calls")) == 120
+
+
+@pytest.mark.parametrize("where", ["missing-dir", "not-a-database"])
+async def test_a_sqlite_file_that_cannot_be_opened_is_one_line_and_bad_input(
+    fake: FakeAlohub, tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    if where == "missing-dir":
+        db = tmp_path / "no-such-dir" / "calls.sqlite3"
+    else:
+        db = tmp_path / "notes.txt"
+        db.write_bytes(b"these are not the tables you are looking for\n" * 200)
+    assert await run(connect(fake, "sync", *RANGE, "--db", str(db))) == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err  # one line, no traceback
+    assert err.startswith("alohub-async: error: cannot open the database ")
+    assert str(db) in err
+    assert fake.counters.requests == 0
+
+
+async def test_an_unreachable_postgres_is_one_line_without_the_password_and_a_network_error(
+    fake: FakeAlohub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("asyncpg")
+    dsn = "postgresql://sync:pa55-SECRET-word@127.0.0.1:1/calls"  # nothing listens on port 1
+    assert await run(connect(fake, "sync", *RANGE, "--db", dsn)) == ExitCode.NETWORK
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert "cannot connect to PostgreSQL at postgresql://sync:***@127.0.0.1:1/calls" in err
+    assert "pa55-SECRET-word" not in err
+    assert fake.counters.requests == 0
+
+
+@POSIX_ONLY
+def test_sigterm_stops_like_ctrl_c_hands_back_leases_and_exits_143(tmp_path: Path) -> None:
+    db = tmp_path / "calls.sqlite3"
+    with fake_server("--calls", "600", "--latency", "0.06", quiet=True) as server:
+        first = start_sync(server.url, db)
+        wait_for_done(first, db, 3)
+        first.send_signal(signal.SIGTERM)  # what systemd's default KillSignal sends
+        _, err = first.communicate(timeout=WAIT)
+        assert first.returncode == TERMINATED == 143, err
+        assert "run the same command again to resume" in err
+        assert "Traceback" not in err
+        # Every window not done was handed back: a rerun (or another worker) takes it at once.
+        leased = db_query(
+            db, "SELECT COUNT(*) FROM alohub_sync_windows WHERE lease_owner IS NOT NULL"
+        )
+        assert leased[0][0] == 0
+        pending = db_query(db, "SELECT COUNT(*) FROM alohub_sync_windows WHERE status='pending'")
+        assert pending[0][0] > 0
+        before = counters(server.url)["by_endpoint"]["list"]
+
+        second = start_sync(server.url, db)
+        _, err = second.communicate(timeout=WAIT)
+        assert second.returncode == 0, err
+        after = counters(server.url)["by_endpoint"]["list"]
+    assert after - before == pending[0][0]  # finished windows were not fetched again
+    ids = [row[0] for row in db_query(db, "SELECT call_id FROM alohub_calls")]
+    assert len(ids) == len(set(ids)) == 600
+    assert done_windows(db) == 31

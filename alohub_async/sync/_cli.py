@@ -9,16 +9,31 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import re
+import signal
+import sqlite3
+from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
 from ._engine import CallLogSync, SyncProgress, SyncSummary
 from ._sqlite import SQLiteStore
 from ._store import SyncStore
 
-__all__ = ["is_dsn", "open_store", "parse_duration", "redact_dsn", "sync_command"]
+__all__ = [
+    "TERMINATED",
+    "is_dsn",
+    "open_store",
+    "parse_duration",
+    "redact_dsn",
+    "sync_command",
+]
+
+#: The exit status of a sync stopped by SIGTERM (128 + 15, what a shell reports for a
+#: process SIGTERM ended): its finished windows committed, the others handed back.
+TERMINATED: Final = 143
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([dhms]?)\s*$")
 _UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1, "": 1}
@@ -99,8 +114,70 @@ def open_store(db: str) -> SyncStore:
     return store
 
 
+async def _open(store: SyncStore, db: str) -> int | None:
+    """Open the store; on failure print one line (password redacted) and return the exit code.
+
+    An unreachable or refusing PostgreSQL server is a network failure (the same exit code
+    as an unreachable API, worth retrying later); a SQLite path that cannot be opened or
+    written, a file that is not a database, or a schema the role may not create is bad
+    input: retrying will not help until ``--db`` or the database is fixed.
+    """
+    from .. import cli
+
+    try:
+        await store.open()
+    except ConnectionError as exc:  # PostgresStore: unreachable, refused login, timeout
+        code, message = cli.ExitCode.NETWORK, str(exc)
+    except (OSError, sqlite3.Error, RuntimeError) as exc:
+        code = cli.ExitCode.USAGE
+        message = f"cannot open the database {redact_dsn(db)}: {exc}"
+    else:
+        return None
+    # The stores never put the password in a message; this is a last line of defence.
+    password = cli._dsn_password(db)
+    cli._error(cli._redact(message, [password] if password else []))
+    return code
+
+
+@contextlib.contextmanager
+def _sigterm_cancels() -> Iterator[list[bool]]:
+    """Make SIGTERM cancel the running task, as Ctrl-C does; yield a flag set when it came.
+
+    systemd, docker and kill stop a process with SIGTERM, whose default action ends it on
+    the spot: finished windows waiting for their commit would be fetched again and leases
+    left to expire. Handled, it stops the sync the way Ctrl-C does. Only the first SIGTERM
+    is handled; the previous handler is put back afterwards.
+    """
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    received: list[bool] = []
+
+    def terminate() -> None:
+        if not received and task is not None:
+            received.append(True)
+            task.cancel()
+
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        loop.add_signal_handler(signal.SIGTERM, terminate)
+    except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not main thread
+        installed = False
+    else:
+        installed = True
+    try:
+        yield received
+    finally:
+        if installed:
+            loop.remove_signal_handler(signal.SIGTERM)
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+
+
 async def sync_command(args: argparse.Namespace) -> int:
     """Run ``alohub-async sync`` (see ``alohub-async sync --help``).
+
+    SIGTERM stops it like Ctrl-C (finished windows are committed, the others handed back)
+    and it exits with `TERMINATED` (143) rather than Ctrl-C's 130.
 
     Args:
         args: The parsed options.
@@ -108,6 +185,23 @@ async def sync_command(args: argparse.Namespace) -> int:
     Returns:
         The exit code.
     """
+    from .. import cli
+
+    with _sigterm_cancels() as terminated:
+        try:
+            return await _sync_command(args)
+        except asyncio.CancelledError:
+            if not terminated:
+                raise
+            # The cancellation was ours, and is complete: the task goes on to return.
+            uncancel = getattr(asyncio.current_task(), "uncancel", None)
+            if uncancel is not None:  # Python >= 3.11
+                uncancel()
+            cli._say(f"{cli.PROG}: terminated")
+            return TERMINATED
+
+
+async def _sync_command(args: argparse.Namespace) -> int:
     from .. import cli  # at call time: cli imports this module lazily too
 
     incremental = args.incremental or args.follow
@@ -151,7 +245,9 @@ async def sync_command(args: argparse.Namespace) -> int:
             settle_delay=args.settle,
             on_progress=on_progress,
         )
-        await store.open()
+        failure = await _open(store, args.db)
+        if failure is not None:
+            return failure
         try:
             if not incremental:
                 report(await engine.run(args.start, args.end))

@@ -77,6 +77,8 @@ class SyncSummary:
         windows_skipped: Windows already done before the run (not fetched again).
         windows_done: Windows this run finished.
         windows_split: Windows split in halves because they held too many rows.
+        windows_lost: Windows dropped because this sync lost their lease (it stalled past
+            the lease and another worker took the window over): their new owner syncs them.
         rows: Call rows received.
         inserted: Calls stored for the first time.
         updated: Stored calls whose content changed.
@@ -93,6 +95,7 @@ class SyncSummary:
     windows_skipped: int = 0
     windows_done: int = 0
     windows_split: int = 0
+    windows_lost: int = 0
     rows: int = 0
     inserted: int = 0
     updated: int = 0
@@ -106,16 +109,14 @@ class SyncSummary:
         rate = self.rows / self.duration if self.duration > 0 else 0.0
         return (
             f"{self.windows_done:,} windows synced ({self.windows_skipped:,} already done, "
-            f"{self.windows_split:,} split), {self.rows:,} calls "
+            f"{self.windows_split:,} split"
+            + (f", {self.windows_lost:,} lost to another worker" if self.windows_lost else "")
+            + f"), {self.rows:,} calls "
             f"({self.inserted:,} new, {self.updated:,} changed"
             + (f", {self.details:,} details" if self.details else "")
             + f"), {self.requests:,} requests ({self.retries:,} retries) "
             f"in {self.duration:.1f}s ({rate:,.0f} calls/s)"
         )
-
-
-class _LeaseLost(Exception):
-    """Another worker holds the window now: drop the walk, do not commit."""
 
 
 @attrs.define
@@ -392,9 +393,13 @@ class CallLogSync:
                 # Enough halvings at once to bring an even spread under the threshold.
                 levels = max(1, math.ceil(math.log2(walked / self.max_window_rows)))
                 parts = _split(window, levels)
-                await store.split_window(job, window, parts, self.owner)
-                run.added += len(parts) - 1
-                run.summary.windows_split += 1
+                try:
+                    await store.split_window(job, window, parts, self.owner)
+                except LookupError as exc:
+                    self._lost(run, window, exc)
+                else:
+                    run.added += len(parts) - 1
+                    run.summary.windows_split += 1
                 settled = True
                 return False
             details = await self._fetch_details(
@@ -427,13 +432,16 @@ class CallLogSync:
         committed = False
         try:
             if lost.is_set():
-                logger.warning(
-                    "lost the lease on window %s..%s; dropped it", window.start, window.end
-                )
+                self._lost(run, window, "the lease could not be renewed")
                 return
             result = await self.store.commit_window(job, window, self.owner, calls, details)
             committed = True
             self._count(run, len(calls), result, len(details))
+        except LookupError as exc:
+            # Not a failure of the run: this worker stalled past its lease (a long pause,
+            # a slow database) and another one claimed the window, which the store then
+            # refused to commit for us. The new owner walks and commits it.
+            self._lost(run, window, exc)
         except Exception as exc:
             if run.failure is None:
                 run.failure = exc
@@ -450,6 +458,15 @@ class CallLogSync:
         # so a Ctrl-C cannot interrupt the hand-back itself.
         with contextlib.suppress(Exception):
             await asyncio.shield(self.store.release_window(job, window, self.owner))
+
+    def _lost(self, run: _Run, window: Window, why: object) -> None:
+        logger.warning(
+            "lost the lease on window %s..%s (%s); dropped it: its new owner syncs it",
+            window.start.isoformat(),
+            window.end.isoformat(),
+            why,
+        )
+        run.summary.windows_lost += 1
 
     def _count(self, run: _Run, rows: int, result: UpsertResult, details: int) -> None:
         summary = run.summary

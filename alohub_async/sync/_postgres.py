@@ -36,6 +36,7 @@ from ._store import (
     WindowCounts,
     call_row,
     content_hash,
+    lost_lease,
     schema_sql,
     transcript_json,
 )
@@ -60,7 +61,6 @@ _ARRAY_TYPES: Final = {
     "duration": "float8[]",
     "hold_duration": "float8[]",
 }
-_NOW_PARAM: Final = len(CALL_COLUMNS) + 1
 
 # One statement per window, the rows passed as one array per column: a single round trip,
 # many times faster than a statement per row. The list is built from the fixed column names
@@ -69,7 +69,8 @@ _UPSERT: Final = (
     f"INSERT INTO alohub_calls ({', '.join(CALL_COLUMNS)}, first_seen, last_seen) "  # noqa: S608
     "SELECT "
     + ", ".join(f"{c}::jsonb" if c == "raw" else c for c in CALL_COLUMNS)
-    + f", ${_NOW_PARAM}, ${_NOW_PARAM} FROM unnest("
+    # now() is the transaction's start time: one instant for every row of the window.
+    + ", now(), now() FROM unnest("
     + ", ".join(
         f"${i}::{_ARRAY_TYPES.get(c, 'text[]')}" for i, c in enumerate(CALL_COLUMNS, start=1)
     )
@@ -180,7 +181,8 @@ class PostgresStore:
         Raises:
             ConnectionError: the server cannot be reached or refuses the login (the message
                 names the redacted DSN).
-            RuntimeError: the database's schema is newer than this package knows.
+            RuntimeError: the database's schema is newer than this package knows, or the
+                role may not create it.
         """
         if self._pool is not None:
             return
@@ -197,6 +199,13 @@ class PostgresStore:
             ) from None
         try:
             await self._migrate(pool)
+        except asyncpg.PostgresError as exc:
+            await pool.close()
+            # Typically "permission denied for schema public": since PostgreSQL 15 a role
+            # may create tables only in a schema it owns or was granted CREATE on.
+            raise RuntimeError(
+                f"cannot create the alohub schema in {self.dsn}: {type(exc).__name__}: {exc}"
+            ) from None
         except BaseException:
             await pool.close()
             raise
@@ -316,7 +325,7 @@ class PostgresStore:
                 *_held(job, window, owner),
             )
             if status != "UPDATE 1":
-                raise LookupError(_lost(job, window, owner))
+                raise LookupError(lost_lease(job, window, owner))
             await conn.executemany(
                 "INSERT INTO alohub_sync_windows (job, window_start, window_end)"
                 " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
@@ -361,7 +370,7 @@ class PostgresStore:
                 *_held(job, window, owner),
             )
             if held is None:
-                raise LookupError(_lost(job, window, owner))
+                raise LookupError(lost_lease(job, window, owner))
             result = await _upsert(conn, list(rows.values()))
             await _save_details(conn, details)
             await conn.execute(
@@ -447,14 +456,6 @@ def _utc(moment: datetime) -> datetime:
     return moment.astimezone(timezone.utc)
 
 
-def _lost(job: str, window: Window, owner: str) -> str:
-    return (
-        f"{owner!r} no longer holds the lease on window {window.start.isoformat()} .."
-        f" {window.end.isoformat()} of job {job!r}: it expired and another worker took the"
-        " window over, or the window is no longer pending"
-    )
-
-
 async def _upsert(conn: Any, rows: list[tuple[Any, ...]]) -> UpsertResult:
     if not rows:
         return UpsertResult()
@@ -468,8 +469,7 @@ async def _upsert(conn: Any, rows: list[tuple[Any, ...]]) -> UpsertResult:
         [row[0] for row in rows],
     )
     known = {r["call_id"]: r["content_hash"] for r in stored}
-    now = await conn.fetchval("SELECT now()")
-    await conn.execute(_UPSERT, *(list(column) for column in zip(*rows, strict=True)), now)
+    await conn.execute(_UPSERT, *(list(column) for column in zip(*rows, strict=True)))
     inserted = sum(row[0] not in known for row in rows)
     unchanged = sum(known.get(row[0]) == row[-1] for row in rows)
     return UpsertResult(

@@ -29,6 +29,7 @@ from ._store import (
     UpsertResult,
     WindowCounts,
     call_row,
+    lost_lease,
     schema_sql,
     transcript_json,
 )
@@ -67,6 +68,18 @@ def _now() -> str:
     return _iso(datetime.now(timezone.utc))
 
 
+# The row of one window that ``owner`` still holds (a lease that expired but that nobody
+# took over is still held); the four parameters are `_held`'s.
+_HELD: Final = (
+    " WHERE job = ? AND window_start = ? AND window_end = ? AND lease_owner = ?"
+    " AND status = 'pending'"
+)
+
+
+def _held(job: str, window: Window, owner: str) -> tuple[str, str, str, str]:
+    return job, _iso(window.start), _iso(window.end), owner
+
+
 def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
     for i in range(0, len(items), _CHUNK):
         yield items[i : i + _CHUNK]
@@ -90,6 +103,10 @@ class SQLiteStore:
         self.busy_timeout = busy_timeout
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
+        # Commits take their turn here before queueing for the connection, so a claim or a
+        # lease renewal waits behind at most one commit, never behind every window waiting
+        # to be written: a worker claims its next window and fetches while commits queue.
+        self._commit_turn = asyncio.Lock()
 
     def __repr__(self) -> str:
         return f"<SQLiteStore path={self.path!r}>"
@@ -226,10 +243,8 @@ class SQLiteStore:
         async with self._lock:
             db = self._conn
             cursor = await db.execute(
-                "UPDATE alohub_sync_windows SET lease_until = ? WHERE job = ? "
-                "AND window_start = ? AND window_end = ? AND lease_owner = ? "
-                "AND status = 'pending'",
-                (until, job, _iso(window.start), _iso(window.end), owner),
+                "UPDATE alohub_sync_windows SET lease_until = ?" + _HELD,  # noqa: S608 - a constant
+                (until, *_held(job, window, owner)),
             )
             await db.commit()
             return cursor.rowcount == 1
@@ -239,10 +254,8 @@ class SQLiteStore:
         await self._write(
             [
                 (
-                    "UPDATE alohub_sync_windows SET lease_owner = NULL, lease_until = NULL "
-                    "WHERE job = ? AND window_start = ? AND window_end = ? AND lease_owner = ? "
-                    "AND status = 'pending'",
-                    (job, _iso(window.start), _iso(window.end), owner),
+                    "UPDATE alohub_sync_windows SET lease_owner = NULL, lease_until = NULL" + _HELD,  # noqa: S608 - a constant
+                    _held(job, window, owner),
                 )
             ]
         )
@@ -250,22 +263,31 @@ class SQLiteStore:
     async def split_window(
         self, job: str, window: Window, parts: Sequence[Window], owner: str
     ) -> None:
-        """Replace a leased window by ``parts`` (pending), atomically; it is marked split."""
-        await self._write(
-            [
-                (
-                    "UPDATE alohub_sync_windows SET status = 'split', lease_owner = NULL, "
-                    "lease_until = NULL, done_at = ? "
-                    "WHERE job = ? AND window_start = ? AND window_end = ?",
-                    (_now(), job, _iso(window.start), _iso(window.end)),
-                ),
-                (
+        """Replace a leased window by ``parts`` (pending), atomically; it is marked split.
+
+        Raises:
+            LookupError: ``owner`` no longer holds the window's lease; nothing changed.
+        """
+        async with self._lock:
+            db = self._conn
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                cursor = await db.execute(
+                    "UPDATE alohub_sync_windows SET status = 'split', lease_owner = NULL, "  # noqa: S608 - _HELD is a constant
+                    "lease_until = NULL, done_at = ?" + _HELD,
+                    (_now(), *_held(job, window, owner)),
+                )
+                if cursor.rowcount != 1:
+                    raise LookupError(lost_lease(job, window, owner))
+                await db.executemany(
                     "INSERT OR IGNORE INTO alohub_sync_windows (job, window_start, window_end) "
                     "VALUES (?, ?, ?)",
                     [(job, _iso(p.start), _iso(p.end)) for p in parts],
-                ),
-            ]
-        )
+                )
+                await db.commit()
+            except BaseException:
+                await db.rollback()
+                raise
 
     async def window_counts(self, job: str) -> WindowCounts:
         """Count the job's windows (split ones count through their parts)."""
@@ -290,8 +312,8 @@ class SQLiteStore:
                 f"SELECT call_id, content_hash FROM alohub_calls WHERE call_id IN ({marks})",  # noqa: S608 - only placeholders
                 tuple(chunk),
             ) as cursor:
-                async for row in cursor:
-                    found[row[0]] = row[1]
+                # fetchall: iterating an aiosqlite cursor costs a thread hop per row.
+                found.update((row[0], row[1]) for row in await cursor.fetchall())
         return found
 
     async def changed_calls(self, calls: Sequence[CallRecord]) -> set[str]:
@@ -309,13 +331,27 @@ class SQLiteStore:
         calls: Sequence[CallRecord],
         details: Sequence[CallDetail] = (),
     ) -> UpsertResult:
-        """Upsert ``calls`` (then ``details``) and mark the window done, in one transaction."""
+        """Upsert ``calls`` (then ``details``) and mark the window done, in one transaction.
+
+        The window must still be pending under ``owner``'s lease: a sync that stalled past
+        its lease while another took the window over must not mark it done under the new
+        owner's feet (the same rule as the PostgreSQL store's).
+
+        Raises:
+            LookupError: ``owner`` no longer holds the window's lease; nothing was written.
+        """
         now = _now()
         rows = {c.call_id: call_row(c) for c in calls}  # the last of a repeated id wins
-        async with self._lock:
+        async with self._commit_turn, self._lock:
             db = self._conn
             await db.execute("BEGIN IMMEDIATE")
             try:
+                async with db.execute(
+                    "SELECT 1 FROM alohub_sync_windows" + _HELD,  # noqa: S608 - a constant
+                    _held(job, window, owner),
+                ) as cursor:
+                    if await cursor.fetchone() is None:
+                        raise LookupError(lost_lease(job, window, owner))
                 stored = await self._stored_hashes(list(rows))
                 await db.executemany(_UPSERT, [(*row, now, now) for row in rows.values()])
                 if details:

@@ -17,6 +17,9 @@ The contract every store keeps:
   lease expired (its worker died) is claimable again. A store meant for one process at a
   time (SQLite) may drop every lease when it opens, so a rerun after a crash resumes at
   once.
+* ``commit_window`` and ``split_window`` act only for the window's lease owner: one whose
+  lease was taken over raises `LookupError` and changes nothing (the engine then drops
+  the window: its new owner finishes it).
 * Times given to and returned by a store are aware datetimes; window bounds are UTC.
 
 Windows and the high-water mark belong to a *job*, a string naming what is synced
@@ -54,6 +57,7 @@ __all__ = [
     "WindowCounts",
     "call_row",
     "content_hash",
+    "lost_lease",
     "range_job",
     "schema_sql",
     "transcript_json",
@@ -252,7 +256,11 @@ class SyncStore(Protocol):
     async def split_window(
         self, job: str, window: Window, parts: Sequence[Window], owner: str
     ) -> None:
-        """Replace a leased window by ``parts`` (pending), atomically; it is marked split."""
+        """Replace a leased window by ``parts`` (pending), atomically; it is marked split.
+
+        Raises:
+            LookupError: ``owner`` no longer holds the window's lease (see `commit_window`).
+        """
 
     async def changed_calls(self, calls: Sequence[CallRecord]) -> set[str]:
         """Return the ids among ``calls`` that are not stored or whose content changed."""
@@ -265,7 +273,14 @@ class SyncStore(Protocol):
         calls: Sequence[CallRecord],
         details: Sequence[CallDetail] = (),
     ) -> UpsertResult:
-        """Upsert ``calls`` (then ``details``) and mark the window done, in one transaction."""
+        """Upsert ``calls`` (then ``details``) and mark the window done, in one transaction.
+
+        Raises:
+            LookupError: ``owner`` no longer holds the window's lease: it expired and
+                another worker claimed the window. Nothing is written; the sync drops the
+                window, which its new owner finishes. A lease that expired but that
+                nobody claimed is still held.
+        """
 
     async def save_details(self, details: Sequence[CallDetail]) -> int:
         """Store fetched details (recording URL, transcript) for calls already stored.
@@ -285,10 +300,6 @@ class SyncStore(Protocol):
 
     async def set_high_water(self, job: str, moment: datetime) -> None:
         """Move the job's high-water mark forward to ``moment`` (never backwards)."""
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.astimezone(timezone.utc).isoformat()
 
 
 def _dumps(value: Any) -> str:
@@ -340,10 +351,16 @@ def call_row(record: CallRecord, *, timestamps: str = "iso") -> tuple[Any, ...]:
     Returns:
         The values; ``raw`` as JSON text.
     """
-    times: tuple[Any, ...] = (record.started_at, record.answered_at, record.ended_at)
+    started: Any = record.started_at
+    answered: Any = record.answered_at
+    ended: Any = record.ended_at
     if timestamps == "iso":
-        times = tuple(_iso(moment) for moment in times)
-    started, answered, ended = times
+        # Spelled out rather than a generator of helper calls: this runs for every row
+        # synced, and the calls and the tuple cost as much as the conversions themselves.
+        utc = timezone.utc
+        started = None if started is None else started.astimezone(utc).isoformat()
+        answered = None if answered is None else answered.astimezone(utc).isoformat()
+        ended = None if ended is None else ended.astimezone(utc).isoformat()
     raw = _canonical(record.raw)
     return (
         record.call_id,
@@ -364,6 +381,24 @@ def call_row(record: CallRecord, *, timestamps: str = "iso") -> tuple[Any, ...]:
         record.recording_url,
         raw,
         _digest(raw),
+    )
+
+
+def lost_lease(job: str, window: Window, owner: str) -> str:
+    """Return the message of the `LookupError` a store raises for a lease ``owner`` lost.
+
+    Args:
+        job: The window's job.
+        window: The window.
+        owner: The worker that no longer holds it.
+
+    Returns:
+        One line naming the window and why.
+    """
+    return (
+        f"{owner!r} no longer holds the lease on window {window.start.isoformat()} .."
+        f" {window.end.isoformat()} of job {job!r}: it expired and another worker took the"
+        " window over, or the window is no longer pending"
     )
 
 

@@ -35,6 +35,7 @@ from ._store import (
     UpsertResult,
     WindowCounts,
     call_row,
+    conflict_updates,
     content_hash,
     lost_lease,
     schema_sql,
@@ -75,15 +76,7 @@ _UPSERT: Final = (
         f"${i}::{_ARRAY_TYPES.get(c, 'text[]')}" for i, c in enumerate(CALL_COLUMNS, start=1)
     )
     + f") AS t({', '.join(CALL_COLUMNS)}) "
-    "ON CONFLICT (call_id) DO UPDATE SET "
-    + ", ".join(
-        # A listing without a recording URL must not erase one a detail brought.
-        f"{column} = COALESCE(EXCLUDED.{column}, alohub_calls.{column})"
-        if column == "recording_url"
-        else f"{column} = EXCLUDED.{column}"
-        for column in CALL_COLUMNS[1:]
-    )
-    + ", last_seen = EXCLUDED.last_seen"
+    "ON CONFLICT (call_id) DO UPDATE SET " + conflict_updates()
 )
 
 # A detail fills in what the list lacked; a detail without a recording URL or transcript

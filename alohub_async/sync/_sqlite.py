@@ -29,6 +29,7 @@ from ._store import (
     UpsertResult,
     WindowCounts,
     call_row,
+    conflict_updates,
     lost_lease,
     schema_sql,
     transcript_json,
@@ -43,15 +44,7 @@ _CHUNK: Final = 500
 _UPSERT: Final = (
     f"INSERT INTO alohub_calls ({', '.join(CALL_COLUMNS)}, first_seen, last_seen) "  # noqa: S608
     f"VALUES ({', '.join('?' * (len(CALL_COLUMNS) + 2))}) "
-    "ON CONFLICT (call_id) DO UPDATE SET "
-    + ", ".join(
-        # A listing without a recording URL must not erase one a detail brought.
-        f"{c} = COALESCE(excluded.{c}, alohub_calls.{c})"
-        if c == "recording_url"
-        else f"{c} = excluded.{c}"
-        for c in CALL_COLUMNS[1:]
-    )
-    + ", last_seen = excluded.last_seen"
+    "ON CONFLICT (call_id) DO UPDATE SET " + conflict_updates()
 )
 
 _SAVE_DETAIL: Final = (

@@ -56,6 +56,7 @@ __all__ = [
     "UpsertResult",
     "WindowCounts",
     "call_row",
+    "conflict_updates",
     "content_hash",
     "lost_lease",
     "range_job",
@@ -90,6 +91,25 @@ CALL_COLUMNS: Final = (
     "raw",
     "content_hash",
 )
+
+
+def conflict_updates() -> str:
+    """Return the ``SET`` list of ``INSERT ... ON CONFLICT (call_id) DO UPDATE``.
+
+    A stored call takes every column but its id, and ``last_seen``, from a newer listing
+    of it; a listing without a recording URL does not erase one a detail brought. Both
+    SQL stores use it (SQLite and PostgreSQL read ``excluded`` alike).
+    """
+    return (
+        ", ".join(
+            f"{c} = COALESCE(excluded.{c}, alohub_calls.{c})"
+            if c == "recording_url"
+            else f"{c} = excluded.{c}"
+            for c in CALL_COLUMNS[1:]
+        )
+        + ", last_seen = excluded.last_seen"
+    )
+
 
 # One schema for every SQL store; only the column types differ (``{ts}`` a timestamp,
 # ``{json}`` a JSON document, ``{real}`` a float). SQLite stores timestamps as UTC ISO

@@ -127,7 +127,16 @@ class SQLiteStore:
             return
         # isolation_level=None: transactions are begun explicitly, so each store call is
         # exactly one transaction and nothing is left open between calls.
-        db = await aiosqlite.connect(self.path, isolation_level=None)
+        connecting = aiosqlite.connect(self.path, isolation_level=None)
+        try:
+            db = await connecting
+        except BaseException:
+            # aiosqlite then stops its worker thread without waiting for it; the thread
+            # would report to this event loop later, possibly once it is closed. Wait.
+            thread = getattr(connecting, "_thread", None)
+            if thread is not None and thread.is_alive():
+                await asyncio.to_thread(thread.join, 5)
+            raise
         try:
             await db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
             await db.execute("PRAGMA journal_mode = WAL")

@@ -9,6 +9,7 @@ exactly as their docstrings say to run them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import json
 import os
@@ -285,7 +286,7 @@ async def read_until(stream: asyncio.StreamReader, marker: str) -> str:
 
 
 def stored(db: Path, sql: str) -> list[Any]:
-    with sqlite3.connect(db) as connection:
+    with contextlib.closing(sqlite3.connect(db)) as connection, connection:
         return connection.execute(sql).fetchall()
 
 

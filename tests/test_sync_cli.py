@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import sqlite3
@@ -34,7 +35,7 @@ def db_query(path: Path, sql: str) -> list[Any]:
     if not path.exists():
         return []
     try:
-        with sqlite3.connect(path, timeout=WAIT) as db:
+        with contextlib.closing(sqlite3.connect(path, timeout=WAIT)) as db, db:
             return db.execute(sql).fetchall()
     except sqlite3.OperationalError:  # the schema is not there yet
         return []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import sqlite3
 from collections.abc import Callable
@@ -33,7 +34,7 @@ def fake(calls: int = 240, **kwargs: Any) -> FakeAlohub:
 
 
 def stored_ids(path: Path) -> list[str]:
-    with sqlite3.connect(path) as db:
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
         return [row[0] for row in db.execute("SELECT call_id FROM alohub_calls")]
 
 
@@ -42,7 +43,7 @@ def served_ids(server: FakeAlohub, start: datetime = START, end: datetime = ANCH
 
 
 def windows_by_status(path: Path) -> dict[str, int]:
-    with sqlite3.connect(path) as db:
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
         return dict(db.execute("SELECT status, COUNT(*) FROM alohub_sync_windows GROUP BY status"))
 
 
@@ -116,7 +117,7 @@ async def test_full_windows_are_split_in_halves_before_being_walked(tmp_path: Pa
     assert statuses["split"] == summary.windows_split
     assert statuses["done"] == summary.windows_done == summary.windows_total
     # The done windows still tile the range: every second in exactly one of them.
-    with sqlite3.connect(path) as db:
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
         done = [
             (datetime.fromisoformat(a), datetime.fromisoformat(b))
             for a, b in db.execute(
@@ -220,7 +221,7 @@ async def test_incremental_picks_up_late_rows_and_late_transcripts(
         late = served_ids(server) - served_before
         assert len(late) == 3 and late <= set(ids)
         assert len(set(ids) - before) == second.inserted >= 3
-        with sqlite3.connect(path) as db:
+        with contextlib.closing(sqlite3.connect(path)) as db, db:
             (transcript,) = db.execute(
                 "SELECT transcript FROM alohub_calls WHERE call_id = ?", (answered[0],)
             ).fetchone()

@@ -9,6 +9,7 @@ the engine's commit or split, through the stores' own methods, on a real databas
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 from collections.abc import Sequence
@@ -100,7 +101,7 @@ def usurped(base: type[Any], where: str, take_over: Any) -> Any:
 async def column(kind: str, target: str, sql: str) -> list[Any]:
     """The first column of a query's rows, from the SQLite file or PostgreSQL database."""
     if kind == "sqlite":
-        with sqlite3.connect(target) as db:
+        with contextlib.closing(sqlite3.connect(target)) as db, db:
             return [row[0] for row in db.execute(sql)]
     conn = await asyncpg.connect(target)
     try:

@@ -32,7 +32,6 @@ import enum
 import hashlib
 import logging
 import os
-import random
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine
 from pathlib import Path
@@ -43,14 +42,7 @@ import attrs
 from yarl import URL
 
 from . import _protocol as protocol
-from ._retry import (
-    WAIT_EXP_BASE,
-    WAIT_INITIAL,
-    WAIT_JITTER,
-    WAIT_MAX,
-    is_retryable,
-    retry_waits_enabled,
-)
+from ._retry import is_retryable, retry_wait
 from .errors import (
     AlohubError,
     APIConnectionError,
@@ -289,16 +281,6 @@ def _connection_error(url: URL, exc: BaseException) -> APIConnectionError:
     )
 
 
-def _retry_wait(error: AlohubError, failures: int) -> float:
-    """Seconds before the next attempt, following the same policy as API requests."""
-    if not retry_waits_enabled():
-        return 0.0
-    if isinstance(error, APIStatusError) and error.retry_after is not None:
-        return min(error.retry_after, protocol.MAX_RETRY_AFTER)
-    backoff = min(WAIT_MAX, WAIT_INITIAL * WAIT_EXP_BASE ** (failures - 1))
-    return backoff + random.uniform(0, WAIT_JITTER)  # noqa: S311 - jitter, not a secret
-
-
 class _Restart(Exception):
     """The server sent the whole file again; the sink must start over."""
 
@@ -528,7 +510,7 @@ class _Transfer:
                 if self.position and not (self.resumable or self._restart is not None):
                     raise error  # a stream already handed on cannot start over
                 failures += 1
-                wait = _retry_wait(error, failures)
+                wait = retry_wait(error, failures)
                 session._count_retry(None)
                 # INFO, not WARNING: a retry that succeeds is routine, and Python's
                 # last-resort handler would print WARNING lines into a CLI's output.

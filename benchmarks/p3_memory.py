@@ -13,32 +13,14 @@ near 100% means the client was busy all along; well below, it was waiting for th
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
-import os
-import resource
-import subprocess
 import sys
-import time
 
+from ._client import report_child, run_client
 from ._common import END, START, Result, Row, fmt_rate
-from ._server import _ROOT, FakeServer
+from ._server import FakeServer
 
 NAME = "P3 memory"
-_LAUNCHER = "import subprocess, sys; sys.exit(subprocess.run(sys.argv[1:]).returncode)"
 GOAL_MB = 25.0
-
-
-def _status_kb(field: str) -> int:
-    """A ``/proc/self/status`` figure in kB (``VmRSS``, ``VmHWM``), or 0 where it is missing."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:  # not Linux
-        pass
-    return 0
 
 
 async def _walk(args: argparse.Namespace) -> int:
@@ -66,43 +48,15 @@ def child(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     import alohub_async  # noqa: F401 - count the imports in the starting RSS
 
-    start_kb = _status_kb("VmRSS")
-    cpu = time.process_time()
-    started = time.perf_counter()
-    count = asyncio.run(_walk(args))
-    wall = time.perf_counter() - started
-    report = {
-        "records": count,
-        "seconds": wall,
-        "cpu": time.process_time() - cpu,
-        "start_kb": start_kb,
-        "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-        "hwm_kb": _status_kb("VmHWM"),
-    }
-    print(json.dumps(report), flush=True)
+    report_child(_walk(args))
 
 
 def _client_run(server: FakeServer, page_size: int, concurrency: int) -> dict[str, float]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_ROOT), env.get("PYTHONPATH")]))
-    # ru_maxrss survives execve: a child exec'd straight from this (big) process would report
-    # this process's peak. A tiny launcher in between starts the client from a small image.
-    command = [
-        sys.executable, "-c", _LAUNCHER,
-        sys.executable, "-m", "benchmarks.p3_memory",
-        "--url", server.url,
-        "--api-key", server.api_key,
-        "--access-token", server.access_token,
-        "--page-size", str(page_size),
-        "--concurrency", str(concurrency),
-    ]  # fmt: skip
-    server_cpu = server.cpu_seconds()
-    done = subprocess.run(command, capture_output=True, text=True, cwd=_ROOT, env=env, check=True)
-    report: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
-    report["server_cpu"] = server.cpu_seconds() - server_cpu
-    if report["records"] != server.calls:
-        raise RuntimeError(f"P3: got {report['records']} records, expected {server.calls}")
-    return report
+    return run_client(
+        "benchmarks.p3_memory",
+        server,
+        ["--page-size", str(page_size), "--concurrency", str(concurrency)],
+    )
 
 
 def run(

@@ -23,22 +23,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import resource
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from alohub_async.sync._cli import is_dsn
 
+from ._client import report_child, run_client
 from ._common import END, START, Result, Row, fmt_rate
-from ._server import _ROOT, FakeServer
-from .p3_memory import _LAUNCHER, _status_kb, _walk
+from ._server import FakeServer
+from .p3_memory import _walk
 
 NAME = "P5 sync"
 GOAL_FRACTION = 0.8
@@ -83,43 +80,23 @@ def child(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     import alohub_async.sync  # noqa: F401 - count the imports in the starting RSS
 
-    start_kb = _status_kb("VmRSS")
-    cpu = time.process_time()
-    started = time.perf_counter()
-    count = asyncio.run(_sync(args) if args.mode == "sync" else _list(args))
-    wall = time.perf_counter() - started
-    report = {
-        "records": count,
-        "seconds": wall,
-        "cpu": time.process_time() - cpu,
-        "start_kb": start_kb,
-        "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-    }
-    print(json.dumps(report), flush=True)
+    report_child(_sync(args) if args.mode == "sync" else _list(args))
 
 
 def _client_run(
     server: FakeServer, mode: str, db: str, page_size: int, concurrency: int, windows: int
 ) -> dict[str, float]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_ROOT), env.get("PYTHONPATH")]))
-    command = [
-        sys.executable, "-c", _LAUNCHER,
-        sys.executable, "-m", "benchmarks.p5_sync",
-        "--url", server.url,
-        "--api-key", server.api_key,
-        "--access-token", server.access_token,
-        "--mode", mode,
-        "--db", db,
-        "--page-size", str(page_size),
-        "--concurrency", str(concurrency),
-        "--windows", str(windows),
-    ]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, cwd=_ROOT, env=env, check=True)
-    report: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
-    if report["records"] != server.calls:
-        raise RuntimeError(f"P5 {mode}: got {report['records']} records, expected {server.calls}")
-    return report
+    return run_client(
+        "benchmarks.p5_sync",
+        server,
+        [
+            "--mode", mode,
+            "--db", db,
+            "--page-size", str(page_size),
+            "--concurrency", str(concurrency),
+            "--windows", str(windows),
+        ],
+    )  # fmt: skip
 
 
 def _fresh(db: str, folder: str, label: str, calls: int) -> str:

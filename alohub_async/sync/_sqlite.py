@@ -30,6 +30,7 @@ from ._store import (
     WindowCounts,
     call_row,
     conflict_updates,
+    content_hash,
     lost_lease,
     schema_sql,
     transcript_json,
@@ -320,10 +321,10 @@ class SQLiteStore:
 
     async def changed_calls(self, calls: Sequence[CallRecord]) -> set[str]:
         """Return the ids among ``calls`` that are not stored or whose content changed."""
-        rows = {c.call_id: call_row(c) for c in calls}
+        hashes = {c.call_id: content_hash(c.raw) for c in calls}
         async with self._lock:
-            stored = await self._stored_hashes(list(rows))
-        return {cid for cid, row in rows.items() if stored.get(cid) != row[-1]}
+            stored = await self._stored_hashes(list(hashes))
+        return {cid for cid, digest in hashes.items() if stored.get(cid) != digest}
 
     async def commit_window(
         self,

@@ -9,6 +9,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from alohub_async import CallDetail, CallRecord, Transcript
 from alohub_async.sync import (
@@ -18,8 +20,10 @@ from alohub_async.sync import (
     UpsertResult,
     Window,
     WindowCounts,
+    _store,
     schema_sql,
 )
+from alohub_async.sync._store import call_row
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 LEASE = timedelta(minutes=5)
@@ -175,3 +179,23 @@ def test_schema_sql_has_both_dialects() -> None:
     assert "TIMESTAMPTZ" not in schema_sql("sqlite")
     with pytest.raises(ValueError, match="dialect"):
         schema_sql("oracle")
+
+
+@given(
+    moment=st.datetimes(
+        min_value=datetime(1, 1, 2),
+        max_value=datetime(9999, 12, 30),
+        timezones=st.sampled_from(
+            [timezone.utc, timezone(timedelta(hours=7)), timezone(timedelta(seconds=25600))]
+        ),
+    )
+)
+def test_stored_timestamps_are_utc_isoformat(moment: datetime) -> None:
+    # SQLite keeps timestamps as this text and compares it as text (windows, the
+    # high-water mark), so the faster encoder must write exactly what isoformat writes.
+    record = CallRecord(call_id="c1", started_at=moment, ended_at=moment, raw={})
+    expected = moment.astimezone(timezone.utc).isoformat()
+    assert call_row(record)[1] == expected
+    assert call_row(record)[3] == expected
+    orjson = pytest.importorskip("orjson")
+    assert _store._orjson_iso(orjson.dumps)(moment.astimezone(timezone.utc)) == expected

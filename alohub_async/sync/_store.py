@@ -344,6 +344,20 @@ def _canonical(raw: Mapping[str, Any]) -> str:
     return json.dumps(raw, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
 
 
+def _orjson_iso(encode: Callable[[datetime], bytes]) -> Callable[[datetime], str]:
+    def iso(moment: datetime) -> str:
+        return encode(moment)[1:-1].decode("ascii")
+
+    return iso
+
+
+# A UTC datetime's ``isoformat()``. orjson writes the same text (RFC 3339, microseconds
+# only when not zero, ``+00:00``) several times faster, which counts three times a row.
+_iso_text: Callable[[datetime], str] = (
+    datetime.isoformat if _orjson_dumps is None else _orjson_iso(_orjson_dumps)
+)
+
+
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -377,10 +391,10 @@ def call_row(record: CallRecord, *, timestamps: str = "iso") -> tuple[Any, ...]:
     if timestamps == "iso":
         # Spelled out rather than a generator of helper calls: this runs for every row
         # synced, and the calls and the tuple cost as much as the conversions themselves.
-        utc = timezone.utc
-        started = None if started is None else started.astimezone(utc).isoformat()
-        answered = None if answered is None else answered.astimezone(utc).isoformat()
-        ended = None if ended is None else ended.astimezone(utc).isoformat()
+        utc, text = timezone.utc, _iso_text
+        started = None if started is None else text(started.astimezone(utc))
+        answered = None if answered is None else text(answered.astimezone(utc))
+        ended = None if ended is None else text(ended.astimezone(utc))
     raw = _canonical(record.raw)
     return (
         record.call_id,

@@ -20,6 +20,7 @@ from alohub_async.sync import (
     UpsertResult,
     Window,
     WindowCounts,
+    _sqlite,
     _store,
     schema_sql,
 )
@@ -199,3 +200,29 @@ def test_stored_timestamps_are_utc_isoformat(moment: datetime) -> None:
     assert call_row(record)[3] == expected
     orjson = pytest.importorskip("orjson")
     assert _store._orjson_iso(orjson.dumps)(moment.astimezone(timezone.utc)) == expected
+
+
+@pytest.mark.parametrize("n", [4001, 13001], ids=["batches", "over-the-limit"])
+async def test_large_windows_are_upserted_in_batches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, n: int
+) -> None:
+    # Several full statements plus a partial one, then a second pass updating half the
+    # rows. Then one statement for 13,001 rows: 260,020 parameters, over the limit of
+    # every common build (32,766 by default, 250,000 in Debian's): the store falls back
+    # to the batch size every build allows.
+    if n > 5000:
+        monkeypatch.setattr(_sqlite, "_ROWS_PER_UPSERT", n)
+    path = tmp_path / "calls.db"
+    async with SQLiteStore(path) as store:
+        await store.add_windows("job", [window(0), window(1)])
+        w = await store.claim_window("job", "me", LEASE)
+        assert w is not None
+        first = await store.commit_window("job", w, "me", [call(f"c{i}") for i in range(n)])
+        assert first == UpsertResult(inserted=n, updated=0, unchanged=0)
+        w = await store.claim_window("job", "me", LEASE)
+        assert w is not None
+        again = [call(f"c{i}", "answered" if i % 2 else "ringing") for i in range(n)]
+        second = await store.commit_window("job", w, "me", again)
+        assert second == UpsertResult(inserted=0, updated=n // 2, unchanged=n - n // 2)
+    got = rows(path, "SELECT call_id, status FROM alohub_calls")
+    assert sorted(got) == sorted((c.call_id, c.status) for c in again)

@@ -64,6 +64,7 @@ def _upsert_sql(rows: int) -> str:
         "ON CONFLICT (call_id) DO UPDATE SET " + conflict_updates()
     )
 
+
 _SAVE_DETAIL: Final = (
     "UPDATE alohub_calls SET recording_url = COALESCE(?, recording_url), "
     "transcript = COALESCE(?, transcript), detail_fetched_at = ? WHERE call_id = ?"

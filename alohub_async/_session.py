@@ -39,6 +39,7 @@ from . import _recordings as recordings
 from ._auth import TokenProvider, TokenSource, check_secret
 from ._converter import get_converter, structure_detail, structure_records
 from ._doctor import Diagnosis, run_diagnosis
+from ._environment import ENV_ACCESS_TOKEN, ENV_API_KEY, ENV_BASE_URL
 from ._pagination import WalkIterator, walk_details, walk_pages, walk_records
 from ._redact import RedactingFilter, Redactor, register
 from ._retry import describe_give_up, is_retryable, retry_attempts, retry_log
@@ -55,6 +56,7 @@ from .errors import (
     APIConnectionError,
     APITimeoutError,
     AuthenticationError,
+    MissingCredentialsError,
     NotFoundError,
     ResponseFormatError,
     body_excerpt,
@@ -73,11 +75,6 @@ T = TypeVar("T")
 
 #: Response bodies larger than this are refused with ResponseFormatError.
 DEFAULT_MAX_BODY_SIZE = 8 * 1024 * 1024
-
-_ENV_API_KEY = "ALOHUB_API_KEY"
-_ENV_ACCESS_TOKEN = "ALOHUB_ACCESS_TOKEN"  # noqa: S105 - the variable's name, not a secret
-_ENV_BASE_URL = "ALOHUB_BASE_URL"
-
 
 def _check_type(name: str, value: object, kind: type | tuple[type, ...]) -> None:
     """Raise TypeError for a value of the wrong type (a bool is no number here)."""
@@ -205,7 +202,9 @@ class AlohubSession:
 
     Raises:
         TypeError: an argument of the wrong type.
-        ValueError: a missing key or token, or a bad argument.
+        MissingCredentialsError: no key or no token, given or in the environment (a
+            ValueError).
+        ValueError: a bad argument.
     """
 
     def __init__(
@@ -231,20 +230,22 @@ class AlohubSession:
         keep_raw: str = "all",
     ) -> None:
         if api_key is None:
-            api_key = os.environ.get(_ENV_API_KEY)
-        if api_key is None or api_key == "":
-            raise ValueError(f"an API key is required: pass api_key= or set ${_ENV_API_KEY}")
-        self._api_key = check_secret("api_key", api_key)
+            api_key = os.environ.get(ENV_API_KEY)
         if access_token is None:
-            access_token = os.environ.get(_ENV_ACCESS_TOKEN)
-        if access_token is None or access_token == "":
-            raise ValueError(
-                f"an access token is required: pass access_token= or set ${_ENV_ACCESS_TOKEN}"
-            )
+            access_token = os.environ.get(ENV_ACCESS_TOKEN)
+        # Both are checked before either is used, so the error names everything missing.
+        missing = tuple(
+            name
+            for name, value in (("api_key", api_key), ("access_token", access_token))
+            if value is None or value == ""
+        )
+        if missing:
+            raise MissingCredentialsError(missing)
+        self._api_key = check_secret("api_key", api_key)
         if base_url is not None and not isinstance(base_url, str):
             raise TypeError(f"base_url must be a str, got {type(base_url).__name__}")
         self._base_url = protocol.normalize_base_url(
-            base_url or os.environ.get(_ENV_BASE_URL) or protocol.DEFAULT_BASE_URL
+            base_url or os.environ.get(ENV_BASE_URL) or protocol.DEFAULT_BASE_URL
         )
         self._page_size = _positive_int("page_size", page_size)
         self._concurrency = _positive_int("concurrency", concurrency)

@@ -13,6 +13,8 @@ and ``.server_message``; it is retried, or refreshes the token, exactly like tha
     ├── APIConnectionError            network failure after retries
     │   └── APITimeoutError
     ├── TokenProviderError            the access_token callable failed, hung or returned junk
+    ├── MissingCredentialsError       no API key or access token, given or in the environment
+    │                                 (also a ValueError; .missing)
     ├── APIStatusError                the server refused or failed the request, or
     │   │                             redirected it (never followed)
     │   │                             (.status, .code, .server_message, .retry_after)
@@ -50,6 +52,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from ._environment import CREDENTIALS
 from ._redact import excerpt, redact_new_error
 
 __all__ = [
@@ -61,6 +64,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "IncompleteListingError",
+    "MissingCredentialsError",
     "NotFoundError",
     "PaginationError",
     "PermissionDeniedError",
@@ -154,6 +158,29 @@ class TokenProviderError(AlohubError):
     secrets masked in it). It is not retried: the provider is the caller's code, with its
     own policy.
     """
+
+
+class MissingCredentialsError(AlohubError, ValueError):
+    """No API key or no access token was passed, and the environment has none either.
+
+    Raised by `AlohubSession` before anything is sent. It is also a ValueError, which is
+    what the session raised for this before the class existed. The message names the
+    parameters and the environment variables to set.
+
+    Attributes:
+        missing: the parameter names of the missing credentials, in order: ``"api_key"``,
+            ``"access_token"`` or both.
+    """
+
+    def __init__(self, missing: tuple[str, ...]) -> None:
+        named = [credential for credential in CREDENTIALS if credential[0] in missing]
+        super().__init__(
+            "missing "
+            + " and ".join(
+                f"{what} (pass {name}= or set ${variable})" for name, what, variable in named
+            )
+        )
+        self.missing = tuple(name for name, _, _ in named)
 
 
 class APIStatusError(AlohubError):

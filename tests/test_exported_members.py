@@ -37,6 +37,7 @@ EXPECTED = {
     "EnvelopeReport",
     "FieldReport",
     "IncompleteListingError",
+    "MissingCredentialsError",
     "NotFoundError",
     "PaginationError",
     "PermissionDeniedError",

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # the type checker sees every name; the interpreter imports on first use
     from ._auth import TokenProvider
     from ._doctor import CheckResult, Diagnosis, EnvelopeReport, FieldReport
+    from ._environment import DEFAULT_BASE_URL
     from ._pagination import WalkIterator
-    from ._protocol import DEFAULT_BASE_URL
     from ._recordings import (
         DEFAULT_MAX_RECORDING_SIZE,
         RecordingOutcome,
@@ -113,7 +113,7 @@ __all__ = [
 # and the retry machinery (see docs/performance.md).
 _LAZY: dict[str, str] = {
     "TokenProvider": "alohub_async._auth",
-    "DEFAULT_BASE_URL": "alohub_async._protocol",
+    "DEFAULT_BASE_URL": "alohub_async._environment",
     "DEFAULT_MAX_RECORDING_SIZE": "alohub_async._recordings",
     "DEFAULT_MAX_BODY_SIZE": "alohub_async._session",
     "DEFAULT_SERVER_TZ": "alohub_async._timeutil",

@@ -18,6 +18,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from ._environment import DEFAULT_BASE_URL
 from ._redact import excerpt
 from .errors import (
     AlohubError,
@@ -75,7 +76,6 @@ MAX_JSON_DEPTH = 400
 #: orjson's decoder when the extra is installed, else None (the standard library decodes).
 _fast_loads: Callable[[bytes], Any] | None = _orjson_loads
 
-DEFAULT_BASE_URL = "https://app.alohub.vn:9909"
 LIST_PATH = "/api/report/call-logs"
 
 #: Where a list envelope may keep its records, in the order they are looked for.

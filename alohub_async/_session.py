@@ -76,6 +76,7 @@ T = TypeVar("T")
 #: Response bodies larger than this are refused with ResponseFormatError.
 DEFAULT_MAX_BODY_SIZE = 8 * 1024 * 1024
 
+
 def _check_type(name: str, value: object, kind: type | tuple[type, ...]) -> None:
     """Raise TypeError for a value of the wrong type (a bool is no number here)."""
     if isinstance(value, bool) or not isinstance(value, kind):
@@ -234,13 +235,11 @@ class AlohubSession:
         if access_token is None:
             access_token = os.environ.get(ENV_ACCESS_TOKEN)
         # Both are checked before either is used, so the error names everything missing.
-        missing = tuple(
-            name
-            for name, value in (("api_key", api_key), ("access_token", access_token))
-            if value is None or value == ""
-        )
-        if missing:
-            raise MissingCredentialsError(missing)
+        if api_key is None or api_key == "" or access_token is None or access_token == "":
+            given = {"api_key": api_key, "access_token": access_token}
+            raise MissingCredentialsError(
+                tuple(name for name, value in given.items() if value is None or value == "")
+            )
         self._api_key = check_secret("api_key", api_key)
         if base_url is not None and not isinstance(base_url, str):
             raise TypeError(f"base_url must be a str, got {type(base_url).__name__}")

@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from alohub_async.sync._cli import is_dsn
+from alohub_async.sync._dsn import is_dsn
 
 from ._client import report_child, run_client
 from ._common import END, START, Result, Row, fmt_rate
@@ -51,7 +51,7 @@ async def _list(args: argparse.Namespace) -> int:
 
 async def _sync(args: argparse.Namespace) -> int:
     from alohub_async import AlohubSession
-    from alohub_async.sync._cli import open_store
+    from alohub_async.sync._dsn import open_store
     from alohub_async.sync._engine import CallLogSync
 
     store = open_store(args.db)

@@ -23,8 +23,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from alohub_async import cli
-from alohub_async.cli import CSV_FIELDS, ExitCode, main, run
+from alohub_async.cli import CSV_FIELDS, ExitCode, _fake_server, _output, main, run
 from alohub_async.testing import (
     DEMO_ACCESS_TOKEN,
     DEMO_API_KEY,
@@ -369,7 +368,7 @@ async def test_progress_line_on_a_tty_is_redrawn_then_cleared(
     """On a terminal, the line is rewritten with ``\\r``, erased, then a summary is printed."""
     tty = FakeTty()
     monkeypatch.setattr(sys, "stderr", tty)
-    monkeypatch.setattr(cli, "PROGRESS_INTERVAL", 0.0)
+    monkeypatch.setattr(_output, "PROGRESS_INTERVAL", 0.0)
     await run(connect(fake, "calls", "list", *RANGE, "--format", "jsonl", "--page-size", "10"))
     text = tty.getvalue()
     drawn, erased, summary = text.rsplit("\r", 2)
@@ -385,7 +384,7 @@ async def test_quiet_silences_progress_and_summary_on_a_tty(
     """``--quiet`` leaves stderr empty even on a terminal."""
     tty = FakeTty()
     monkeypatch.setattr(sys, "stderr", tty)
-    monkeypatch.setattr(cli, "PROGRESS_INTERVAL", 0.0)
+    monkeypatch.setattr(_output, "PROGRESS_INTERVAL", 0.0)
     await run(connect(fake, "--quiet", "calls", "list", *RANGE, "--format", "jsonl"))
     assert tty.getvalue() == ""
 
@@ -397,7 +396,7 @@ async def test_no_progress_line_when_records_go_to_the_same_terminal(
     out, err = FakeTty(), FakeTty()
     monkeypatch.setattr(sys, "stdout", out)
     monkeypatch.setattr(sys, "stderr", err)
-    monkeypatch.setattr(cli, "PROGRESS_INTERVAL", 0.0)
+    monkeypatch.setattr(_output, "PROGRESS_INTERVAL", 0.0)
     await run(connect(fake, "calls", "list", *RANGE))
     assert "\r" not in err.getvalue()
     assert len(out.getvalue().splitlines()) == CALLS + 1
@@ -915,7 +914,7 @@ async def test_demo_shows_server_text_visibly(
             # Not the ids: the demo fetches details by id, and refuses unsafe ones.
             self.data = HostileData(fields={"caller": HOSTILE}, transcript=HOSTILE)
 
-    monkeypatch.setattr(cli, "FakeAlohub", HostileFake)
+    monkeypatch.setattr(_fake_server, "FakeAlohub", HostileFake)
     assert await run(["demo"]) == 0
     out = capsys.readouterr().out
     assert ACTING.search(out) is None
@@ -1001,11 +1000,11 @@ def test_main_returns_130_on_ctrl_c(
 ) -> None:
     """A KeyboardInterrupt becomes exit code 130 and one line, not a traceback."""
 
-    async def interrupted(argv: Any) -> int:
+    async def interrupted(args: Any) -> int:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "run", interrupted)
-    assert main([]) == ExitCode.INTERRUPTED
+    monkeypatch.setattr(_fake_server, "demo", interrupted)
+    assert main(["demo"]) == ExitCode.INTERRUPTED
     assert capsys.readouterr().err == "alohub-async: interrupted\n"
 
 

@@ -665,7 +665,7 @@ async def test_cli_recordings_download_shows_progress_and_a_summary(
     fake: FakeAlohub, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: Any
 ) -> None:
     tty = _Tty()
-    monkeypatch.setattr("alohub_async.cli.PROGRESS_INTERVAL", 0.0)
+    monkeypatch.setattr("alohub_async.cli._output.PROGRESS_INTERVAL", 0.0)
     monkeypatch.setattr("sys.stderr", tty)
     argv = ["recordings", "download", "--start", RANGE[0], "--end", RANGE[1]]
     argv += ["--dir", str(tmp_path), "--concurrency", "2"]

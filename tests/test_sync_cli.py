@@ -16,9 +16,8 @@ from typing import Any
 import pytest
 from test_cli import POSIX_ONLY, FakeTty, child_env, cli_command, connect, fake_server
 
-from alohub_async import cli
-from alohub_async.cli import ExitCode, run
-from alohub_async.sync._cli import TERMINATED, redact_dsn
+from alohub_async.cli import ExitCode, _output, run
+from alohub_async.sync._dsn import redact_dsn
 from alohub_async.testing import DEMO_ACCESS_TOKEN, DEMO_API_KEY, FakeAlohub
 
 RANGE = ["--start", "2026-01-01", "--end", "2026-01-31"]
@@ -126,7 +125,7 @@ async def test_sync_prints_progress_and_a_summary_and_resumes(
     db = tmp_path / "calls.sqlite3"
     tty = FakeTty()
     monkeypatch.setattr("sys.stderr", tty)
-    monkeypatch.setattr(cli, "PROGRESS_INTERVAL", 0.0)
+    monkeypatch.setattr(_output, "PROGRESS_INTERVAL", 0.0)
     assert await run(connect(fake, "sync", *RANGE, "--db", str(db), "--every", "2d")) == 0
     err = tty.getvalue()
     assert "\r1/16 windows" in err  # the progress line: windows done/total
@@ -250,7 +249,7 @@ def test_sigterm_stops_like_ctrl_c_hands_back_leases_and_exits_143(tmp_path: Pat
         wait_for_done(first, db, 3)
         first.send_signal(signal.SIGTERM)  # what systemd's default KillSignal sends
         _, err = first.communicate(timeout=WAIT)
-        assert first.returncode == TERMINATED == 143, err
+        assert first.returncode == ExitCode.TERMINATED, err
         assert "run the same command again to resume" in err
         assert "Traceback" not in err
         # Every window not done was handed back: a rerun (or another worker) takes it at once.

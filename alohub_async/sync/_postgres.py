@@ -28,7 +28,7 @@ from types import ModuleType
 from typing import Any, Final
 
 from ..models import CallDetail, CallRecord
-from ._cli import is_dsn, redact_dsn
+from ._dsn import is_dsn, redact_dsn
 from ._store import (
     CALL_COLUMNS,
     SCHEMA_VERSION,

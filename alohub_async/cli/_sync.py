@@ -1,8 +1,7 @@
-"""The ``alohub-async sync`` command: options parsing help, store choice and the run loop.
+"""The ``alohub-async sync`` command: checks its options, opens the store, runs the loop.
 
-``cli.py`` registers the command and calls `sync_command`; this module imports the CLI's
-helpers at call time, as ``cli.py`` imports this one, and loads the PostgreSQL store (and
-its driver, an optional extra) only for a ``postgresql://`` DSN.
+The parser (``_parser``) registers the command; this module runs it, and is imported only
+then: it loads the sync engine and the store ``--db`` names.
 """
 
 from __future__ import annotations
@@ -10,108 +9,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import re
 import signal
 import sqlite3
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any, Final
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any
 
-from ._engine import CallLogSync, SyncProgress, SyncSummary
-from ._sqlite import SQLiteStore
-from ._store import SyncStore
+from ..sync._dsn import open_store, redact_dsn
+from ..sync._engine import CallLogSync, SyncProgress, SyncSummary
+from ..sync._store import SyncStore
+from ._commands import build_session
+from ._exit_codes import ExitCode, UsageError
+from ._output import PROG, Progress, dsn_password, error, progress_stream, redact, say
 
-__all__ = [
-    "TERMINATED",
-    "is_dsn",
-    "open_store",
-    "parse_duration",
-    "redact_dsn",
-    "sync_command",
-]
-
-#: The exit status of a sync stopped by SIGTERM (128 + 15, what a shell reports for a
-#: process SIGTERM ended): its finished windows committed, the others handed back.
-TERMINATED: Final = 143
-
-_DURATION = re.compile(r"^\s*(\d+)\s*([dhms]?)\s*$")
-_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1, "": 1}
-_POSTGRES_SCHEMES = ("postgresql", "postgres")
-_POSTGRES_MISSING = (
-    "the PostgreSQL store needs the postgres extra: pip install 'alohub-async[postgres]'"
-)
-
-
-def parse_duration(text: str) -> timedelta:
-    """Read ``1d``, ``6h``, ``30m``, ``45s`` or a bare number of seconds.
-
-    Args:
-        text: The option's value.
-
-    Returns:
-        The duration.
-
-    Raises:
-        argparse.ArgumentTypeError: anything else (argparse turns it into a usage error).
-    """
-    match = _DURATION.match(text)
-    if match is None:
-        raise argparse.ArgumentTypeError(
-            f"expected a duration like 1d, 6h, 30m, 45s or seconds, got {text!r}"
-        )
-    return timedelta(seconds=int(match[1]) * _UNITS[match[2]])
-
-
-def is_dsn(db: str) -> bool:
-    """Tell whether ``--db`` names a PostgreSQL server rather than a SQLite file."""
-    return urlsplit(db).scheme in _POSTGRES_SCHEMES
-
-
-def redact_dsn(db: str) -> str:
-    """Return ``db`` fit to print: a DSN's password replaced by ``***``.
-
-    Args:
-        db: A SQLite path or a ``postgresql://`` DSN.
-
-    Returns:
-        The same text without the password.
-    """
-    if not is_dsn(db):
-        return db
-    parts = urlsplit(db)
-    if parts.password is None:
-        return db
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host += f":{parts.port}"
-    netloc = f"{parts.username or ''}:***@{host}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
-
-def open_store(db: str) -> SyncStore:
-    """Build the store ``--db`` names (not yet opened).
-
-    Args:
-        db: A SQLite file path, or a ``postgresql://`` DSN (needs the postgres extra).
-
-    Returns:
-        The store.
-
-    Raises:
-        ValueError: a DSN without the postgres extra installed.
-    """
-    if not is_dsn(db):
-        return SQLiteStore(db)
-    try:
-        # Lazy: asyncpg is an optional extra, loaded only for a PostgreSQL DSN.
-        from ._postgres import PostgresStore  # type: ignore[import-not-found,unused-ignore]
-    except ModuleNotFoundError as exc:
-        if exc.name in ("asyncpg", f"{__package__}._postgres"):
-            raise ValueError(_POSTGRES_MISSING) from None
-        raise
-    store: SyncStore = PostgresStore(db)
-    return store
+__all__ = ["sync_command"]
 
 
 async def _open(store: SyncStore, db: str) -> int | None:
@@ -122,20 +33,18 @@ async def _open(store: SyncStore, db: str) -> int | None:
     written, a file that is not a database, or a schema the role may not create is bad
     input: retrying will not help until ``--db`` or the database is fixed.
     """
-    from .. import cli
-
     try:
         await store.open()
     except ConnectionError as exc:  # PostgresStore: unreachable, refused login, timeout
-        code, message = cli.ExitCode.NETWORK, str(exc)
+        code, message = ExitCode.NETWORK, str(exc)
     except (OSError, sqlite3.Error, RuntimeError) as exc:
-        code = cli.ExitCode.USAGE
+        code = ExitCode.USAGE
         message = f"cannot open the database {redact_dsn(db)}: {exc}"
     else:
         return None
     # The stores never put the password in a message; this is a last line of defence.
-    password = cli._dsn_password(db)
-    cli._error(cli._redact(message, [password] if password else []))
+    password = dsn_password(db)
+    error(redact(message, [password] if password else []))
     return code
 
 
@@ -177,7 +86,7 @@ async def sync_command(args: argparse.Namespace) -> int:
     """Run ``alohub-async sync`` (see ``alohub-async sync --help``).
 
     SIGTERM stops it like Ctrl-C (finished windows are committed, the others handed back)
-    and it exits with `TERMINATED` (143) rather than Ctrl-C's 130.
+    and it exits with ``ExitCode.TERMINATED`` (143) rather than Ctrl-C's 130.
 
     Args:
         args: The parsed options.
@@ -185,8 +94,6 @@ async def sync_command(args: argparse.Namespace) -> int:
     Returns:
         The exit code.
     """
-    from .. import cli
-
     with _sigterm_cancels() as terminated:
         try:
             return await _sync_command(args)
@@ -197,24 +104,22 @@ async def sync_command(args: argparse.Namespace) -> int:
             uncancel = getattr(asyncio.current_task(), "uncancel", None)
             if uncancel is not None:  # Python >= 3.11
                 uncancel()
-            cli._say(f"{cli.PROG}: terminated")
-            return TERMINATED
+            say(f"{PROG}: terminated")
+            return ExitCode.TERMINATED
 
 
 async def _sync_command(args: argparse.Namespace) -> int:
-    from .. import cli  # at call time: cli imports this module lazily too
-
     incremental = args.incremental or args.follow
     if incremental and args.end is not None:
-        raise cli._UsageError(
+        raise UsageError(
             "--end does not apply to --incremental/--follow: they sync up to now minus --settle"
         )
     if not incremental and (args.start is None or args.end is None):
-        raise cli._UsageError("--start and --end are required (or use --incremental)")
+        raise UsageError("--start and --end are required (or use --incremental)")
     if args.interval <= timedelta(0):
-        raise cli._UsageError("--interval must be positive")
+        raise UsageError("--interval must be positive")
     store = open_store(args.db)
-    progress = cli._Progress(cli._progress_stream(args, to_stdout=False))
+    progress = Progress(progress_stream(args, to_stdout=False))
 
     def on_progress(state: SyncProgress) -> None:
         progress.show(
@@ -227,13 +132,13 @@ async def _sync_command(args: argparse.Namespace) -> int:
     def report(summary: SyncSummary) -> None:
         progress.clear()
         if not args.quiet:
-            cli._say(f"{summary.line()}, into {redact_dsn(args.db)}")
+            say(f"{summary.line()}, into {redact_dsn(args.db)}")
 
     session_options: dict[str, Any] = {
         "page_size": args.page_size,
         "concurrency": args.concurrency,
     }
-    async with cli._session(args, **session_options) as alohub:
+    async with build_session(args, **session_options) as alohub:
         engine = CallLogSync(
             alohub,
             store,
@@ -251,17 +156,17 @@ async def _sync_command(args: argparse.Namespace) -> int:
         try:
             if not incremental:
                 report(await engine.run(args.start, args.end))
-                return 0
+                return ExitCode.OK
             while True:
                 report(await engine.run_incremental(args.start))
                 if not args.follow:
-                    return 0
+                    return ExitCode.OK
                 await asyncio.sleep(args.interval.total_seconds())
         except asyncio.CancelledError:
             progress.clear()
             done = engine.last_summary
             if not args.quiet and done is not None:
-                cli._say(
+                say(
                     f"stopped: {done.windows_done:,} windows committed this run; "
                     "run the same command again to resume"
                 )

@@ -1,0 +1,150 @@
+"""The record writers of ``calls list``: table, JSON lines and CSV.
+
+Each writes a header (if its format has one) and then one record at a time, so output is
+streamed whatever the range; `record_writer` picks one for ``--format``.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from datetime import tzinfo
+from typing import Protocol, TextIO
+
+from ..models import CallRecord
+from ..serialization import csv_header, csv_row, to_json_line
+from ._output import clock, cut, is_tty, local, printable
+
+__all__ = [
+    "CSV_FIELDS",
+    "CsvWriter",
+    "JsonlWriter",
+    "RecordWriter",
+    "TableWriter",
+    "record_writer",
+]
+
+#: The columns of ``--format csv``, in model order (``raw`` is the server's own record).
+CSV_FIELDS: tuple[str, ...] = tuple(csv_header())
+
+
+class RecordWriter(Protocol):
+    """Writes call records to the output, after a header (if the format has one)."""
+
+    def header(self) -> None:
+        """Write the header, once, before the first record."""
+
+    def write(self, record: CallRecord) -> None:
+        """Write ``record``."""
+
+
+class JsonlWriter:
+    """One JSON object per line (`to_json_line`), non-ASCII kept as is."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def header(self) -> None:
+        """Write nothing: JSON lines have no header."""
+
+    def write(self, record: CallRecord) -> None:
+        """Write ``record`` as one line of JSON."""
+        self._stream.write(to_json_line(record))
+
+
+class CsvWriter:
+    """CSV with one header row of `CSV_FIELDS`, rows from `csv_row`.
+
+    Unless ``raw``, cells a spreadsheet would run as formulas are defused; on a terminal,
+    cells are also made printable (nothing parses a screen, so exactness does not matter
+    there, and the cells are server text).
+    """
+
+    def __init__(self, stream: TextIO, *, raw: bool = False) -> None:
+        self._writer = csv.writer(stream, lineterminator="\n")
+        # The csv module quotes a cell only for the characters of its own line terminator,
+        # so a CR inside a cell would go out bare and split the row for every reader. Rows
+        # holding one are written with every cell quoted instead.
+        self._quoted = csv.writer(stream, lineterminator="\n", quoting=csv.QUOTE_ALL)
+        self._raw = raw
+        self._terminal = is_tty(stream)
+
+    def header(self) -> None:
+        """Write the header row."""
+        self._writer.writerow(CSV_FIELDS)
+
+    def write(self, record: CallRecord) -> None:
+        """Write ``record`` as one CSV row."""
+        row = csv_row(record, defuse_formulas=not self._raw)
+        if self._terminal:
+            row = [printable(cell) for cell in row]
+        (self._quoted if any("\r" in cell for cell in row) else self._writer).writerow(row)
+
+
+_TABLE: tuple[tuple[str, int, str], ...] = (
+    ("CALL ID", 28, "<"),
+    ("STARTED", 19, "<"),
+    ("DIRECTION", 9, "<"),
+    ("STATUS", 10, "<"),
+    ("DURATION", 8, ">"),
+    ("CALLER", 12, "<"),
+    ("CALLEE", 12, "<"),
+    ("AGENT", 0, "<"),
+)
+
+
+class TableWriter:
+    """Fixed-width columns of the main fields, one row per call, header first.
+
+    A table is for reading, on a terminal or in a file shown later: every cell is made
+    printable, which also keeps one call on one line.
+    """
+
+    def __init__(self, stream: TextIO, tz: tzinfo) -> None:
+        self._stream = stream
+        self._tz = tz
+
+    def header(self) -> None:
+        """Write the column titles."""
+        self._row([name for name, _, _ in _TABLE])
+
+    def _row(self, cells: Sequence[str]) -> None:
+        parts = [
+            format(
+                cut(printable(cell), width) if width else printable(cell),
+                f"{align}{width}" if width else "",
+            )
+            for cell, (_, width, align) in zip(cells, _TABLE, strict=True)
+        ]
+        self._stream.write("  ".join(parts).rstrip() + "\n")
+
+    def write(self, record: CallRecord) -> None:
+        """Write ``record`` as one table row."""
+        self._row(
+            [
+                record.call_id,
+                local(record.started_at, self._tz),
+                record.direction.value,
+                record.status or "",
+                clock(record.duration),
+                record.caller or "",
+                record.callee or "",
+                record.agent or "",
+            ]
+        )
+
+
+def record_writer(kind: str, stream: TextIO, *, tz: tzinfo, csv_raw: bool) -> RecordWriter:
+    """Return the writer of ``--format`` (``table``, ``jsonl`` or ``csv``) onto ``stream``.
+
+    Args:
+        kind: The ``--format`` value.
+        stream: Where the records go.
+        tz: The time zone a table shows times in.
+        csv_raw: ``--csv-raw``: CSV cells exactly as received, formulas not defused.
+    """
+    if kind == "jsonl":
+        return JsonlWriter(stream)
+    if kind == "csv":
+        return CsvWriter(stream, raw=csv_raw)
+    return TableWriter(stream, tz)

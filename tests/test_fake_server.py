@@ -28,7 +28,7 @@ from alohub_async.testing import (
     recording_wav,
     serve_forever,
 )
-from alohub_async.testing._fake import DOCUMENTED_TOTAL_KEYS
+from alohub_async.testing._envelope import DOCUMENTED_TOTAL_KEYS
 
 LIST = "/api/report/call-logs"
 START = "2025-12-01T00:00:00+07:00"

@@ -1,4 +1,8 @@
-"""How the fake writes its JSON bodies: the `Envelope` shapes and the helpers every answer uses."""
+"""How the fake writes its JSON bodies: the `Envelope` shapes and the helpers every answer uses.
+
+The records and total keys come from the client's own tables in ``_protocol``, so the shapes
+the fake can serve and the shapes the client reads cannot drift apart.
+"""
 
 from __future__ import annotations
 
@@ -7,38 +11,15 @@ from typing import Any, Final
 import attrs
 from aiohttp import web
 
-from alohub_async._protocol import encode_json
+from alohub_async._protocol import RECORD_KEYS, TOTAL_KEYS, encode_json
 
-__all__ = [
-    "DOCUMENTED_RECORDS_KEYS",
-    "DOCUMENTED_TOTAL_KEYS",
-    "JSON_TYPE",
-    "SUCCESS",
-    "Envelope",
-    "error_body",
-    "json_response",
-]
+__all__ = ["JSON_TYPE", "SUCCESS", "Envelope", "error_body", "json_response"]
 
 JSON_TYPE: Final = "application/json"
 """The content type of every JSON answer."""
 
 SUCCESS: Final = {"success": "1", "error_code": "SUCCESS", "error_message": "SUCCESS"}
 """The status fields of a successful answer."""
-
-DOCUMENTED_RECORDS_KEYS: Final = ("data", "items", "list", "records", "rows", "results", "content")
-"""Keys under which a list response may hold its records (the client reads each)."""
-
-DOCUMENTED_TOTAL_KEYS: Final = (
-    "total",
-    "totalRecord",
-    "totalRecords",
-    "total_count",
-    "totalCount",
-    "totalElements",
-    "totalItems",
-    "count",
-)
-"""Keys under which a list response may hold its total (the client reads each)."""
 
 
 def json_response(value: Any, status: int = 200) -> web.Response:
@@ -124,16 +105,16 @@ class Envelope:
     def documented(cls) -> tuple[Envelope, ...]:
         """Return every list shape the client must read, for parametrized client tests.
 
-        That is the bare list; the records under each documented key, with each
-        documented total key or none; and under ``data`` one level down, with the total
+        That is the bare list; the records under each key the client looks for, with each
+        total key it reads or none; and under ``data`` one level down, with the total
         beside the list, one level up, or absent.
 
         Returns:
             The envelopes, the default first.
         """
         shapes = [cls(), cls.bare_list()]
-        totals: tuple[str | None, ...] = (*DOCUMENTED_TOTAL_KEYS, None)
-        for key in DOCUMENTED_RECORDS_KEYS:
+        totals: tuple[str | None, ...] = (*TOTAL_KEYS, None)
+        for key in RECORD_KEYS:
             for total in totals:
                 shapes.append(cls(records_key=key, total_key=total))
                 shapes.append(cls(records_key=key, nested_under="data", total_key=total))

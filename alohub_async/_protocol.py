@@ -215,8 +215,8 @@ def build_list_body(start: str, end: str, page: int, limit: int) -> dict[str, An
     return {"callStartTime": start, "callEndtime": end, "page": page, "limit": limit}
 
 
-def encode_json(body: Mapping[str, Any]) -> bytes:
-    """Serialize a request body compactly as UTF-8 JSON."""
+def encode_json(body: Any) -> bytes:
+    """Serialize a body compactly as UTF-8 JSON (the fake's answers are encoded the same way)."""
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 

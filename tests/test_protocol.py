@@ -148,19 +148,7 @@ def test_format_error_names_the_keys_seen() -> None:
         protocol.read_list({"message": "x", "foo": 1})
 
 
-@pytest.mark.parametrize(
-    "key",
-    [
-        "total",
-        "totalRecord",
-        "totalRecords",
-        "total_count",
-        "totalCount",
-        "totalElements",
-        "totalItems",
-        "count",
-    ],
-)
+@pytest.mark.parametrize("key", protocol.TOTAL_KEYS)
 def test_every_total_key_is_read(key: str) -> None:
     """Each documented total key is recognised beside the records."""
     assert protocol.read_list({"items": [], key: 7})[1] == 7

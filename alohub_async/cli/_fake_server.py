@@ -22,7 +22,7 @@ from .._environment import ENV_ACCESS_TOKEN, ENV_API_KEY, ENV_BASE_URL
 from .._recordings import recording_file_name
 from ..models import CallRecord
 from ..testing import Counters, FakeAlohub, Fault, RecordingFault
-from ..testing._fake import COUNTERS_PATH
+from ..testing._server import COUNTERS_PATH
 from ._commands import session_options
 from ._exit_codes import ExitCode, ListenError
 from ._output import PROG, Progress, clock, cut, local, printable, progress_stream

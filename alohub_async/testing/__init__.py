@@ -20,6 +20,7 @@ from alohub_async import _import_lazily
 
 if TYPE_CHECKING:  # the type checker sees every name; the interpreter imports on first use
     from alohub_async._retry import retry_waits_enabled, set_retry_waits
+    from alohub_async.testing._counters import Counters
     from alohub_async.testing._data import (
         DEFAULT_ANCHOR,
         DEFAULT_SPAN,
@@ -27,17 +28,14 @@ if TYPE_CHECKING:  # the type checker sees every name; the interpreter imports o
         CallDataset,
         Vocabulary,
     )
-    from alohub_async.testing._fake import (
+    from alohub_async.testing._envelope import Envelope
+    from alohub_async.testing._faults import Endpoint, Fault, RecordingFault
+    from alohub_async.testing._pipeline import Latency
+    from alohub_async.testing._recording import recording_wav
+    from alohub_async.testing._server import (
         DEMO_ACCESS_TOKEN,
         DEMO_API_KEY,
-        Counters,
-        Endpoint,
-        Envelope,
         FakeAlohub,
-        Fault,
-        Latency,
-        RecordingFault,
-        recording_wav,
         serve_forever,
     )
 
@@ -72,17 +70,17 @@ _LAZY: dict[str, str] = {
     "DEFAULT_SPAN": "alohub_async.testing._data",
     "VOCABULARIES": "alohub_async.testing._data",
     "Vocabulary": "alohub_async.testing._data",
-    "Counters": "alohub_async.testing._fake",
-    "DEMO_ACCESS_TOKEN": "alohub_async.testing._fake",
-    "DEMO_API_KEY": "alohub_async.testing._fake",
-    "Endpoint": "alohub_async.testing._fake",
-    "Envelope": "alohub_async.testing._fake",
-    "FakeAlohub": "alohub_async.testing._fake",
-    "Fault": "alohub_async.testing._fake",
-    "Latency": "alohub_async.testing._fake",
-    "RecordingFault": "alohub_async.testing._fake",
-    "recording_wav": "alohub_async.testing._fake",
-    "serve_forever": "alohub_async.testing._fake",
+    "Counters": "alohub_async.testing._counters",
+    "DEMO_ACCESS_TOKEN": "alohub_async.testing._server",
+    "DEMO_API_KEY": "alohub_async.testing._server",
+    "Endpoint": "alohub_async.testing._faults",
+    "Envelope": "alohub_async.testing._envelope",
+    "FakeAlohub": "alohub_async.testing._server",
+    "Fault": "alohub_async.testing._faults",
+    "Latency": "alohub_async.testing._pipeline",
+    "RecordingFault": "alohub_async.testing._faults",
+    "recording_wav": "alohub_async.testing._recording",
+    "serve_forever": "alohub_async.testing._server",
 }
 
 

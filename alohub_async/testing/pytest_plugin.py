@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from alohub_async._retry import retry_waits_enabled, set_retry_waits
-from alohub_async.testing._fake import FakeAlohub
+from alohub_async.testing._server import FakeAlohub
 
 # and the alohub_fake fixture, when pytest-asyncio is there
 __all__ = ["alohub_no_retry_waits", "pytest_configure"]

@@ -154,7 +154,7 @@ def test_every_total_key_is_read(key: str) -> None:
     assert protocol.read_list({"items": [], key: 7})[1] == 7
 
 
-@pytest.mark.parametrize("key", ["data", "items", "list", "records", "rows", "results", "content"])
+@pytest.mark.parametrize("key", protocol.RECORD_KEYS)
 def test_every_records_key_is_read(key: str) -> None:
     """Each documented records key is recognised, flat and nested under data."""
     assert protocol.read_list({key: [1]})[0] == [1]

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from alohub_async import AlohubSession
+from alohub_async import _protocol as protocol
 from helpers import ACCESS_TOKEN, API_KEY, BASE_URL
 from pg import pg_dsn  # noqa: F401  (the per-test PostgreSQL database fixture, from tests/pg.py)
 
@@ -73,3 +74,18 @@ async def session() -> AsyncIterator[AlohubSession]:
         api_key=API_KEY, access_token=ACCESS_TOKEN, base_url=BASE_URL
     ) as alohub:
         yield alohub
+
+
+@pytest.fixture(params=["orjson", "json"])
+def decoder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test with orjson decoding, then with the standard library's alone.
+
+    The orjson run is skipped where the optional extra is absent (``nox -s tests_no_orjson``):
+    the ``json`` run then covers the very path such an install takes.
+    """
+    if request.param == "orjson":
+        pytest.importorskip("orjson")
+        assert protocol._fast_loads is not None  # installed, so the package must decode with it
+    else:
+        monkeypatch.setattr(protocol, "_fast_loads", None)
+    return str(request.param)

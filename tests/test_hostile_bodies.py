@@ -30,7 +30,6 @@ from alohub_async import (
     ResponseFormatError,
     ServerError,
 )
-from alohub_async import _protocol as protocol
 from alohub_async._auth import TokenSource, jwt_expiry
 
 START, END = date(2026, 1, 1), date(2026, 1, 31)
@@ -48,13 +47,6 @@ def _answer(status: int, body: bytes, **headers: str) -> Callable[[web.Request],
     return handler
 
 
-@pytest.fixture(params=[True, False], ids=["orjson", "json"])
-def decoder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Run the test with orjson decoding first, then with the standard library alone."""
-    if not request.param:
-        monkeypatch.setattr(protocol, "_fast_loads", None)
-
-
 # --- item 12: nesting too deep for the stack --------------------------------------------
 
 
@@ -63,7 +55,7 @@ def decoder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
 )
 @pytest.mark.parametrize("endpoint", ["list", "detail", "walk"])
 async def test_deeply_nested_body_is_a_format_error(
-    decoder: None, body: bytes, endpoint: str
+    decoder: str, body: bytes, endpoint: str
 ) -> None:
     """`[` x 100,000 (or objects as deep) is a ResponseFormatError, never RecursionError."""
     async with serve(_answer(200, body)) as url:

@@ -1,9 +1,17 @@
-"""The attrs classes the client returns.
+"""The attrs classes the client returns, and the `Direction` enum.
 
-All of them are frozen and slotted. They are built by the one cattrs converter in
-``_converter.py``, which folds the backend's unpublished, varying key names onto these
+All of them are slotted, and all but `Stats` are frozen: a `Stats` is a set of counters that
+its session or walk updates while it runs. The records are built by the one cattrs converter
+in ``_converter.py``, which folds the backend's unpublished, varying key names onto these
 fields; ``raw`` always keeps the record exactly as the server sent it, so nothing the
 mapping does not know about is lost.
+
+Attributes are documented in Google-style ``Attributes:`` sections, the form the API
+reference (mkdocstrings) renders as a table with each attribute's type.
+
+Attributes:
+    DEFAULT_CUE_SECONDS: How long a subtitle cue lasts when its segment gives a start but
+        neither an end nor a next start.
 """
 
 from __future__ import annotations
@@ -52,7 +60,14 @@ class Direction(str, enum.Enum):
 
 @attrs.frozen
 class TranscriptSegment:
-    """One utterance of a transcript: who spoke, what, and when (seconds from call start)."""
+    """One utterance of a transcript: who spoke, what, and when (seconds from call start).
+
+    Attributes:
+        text: What was said.
+        speaker: Who said it, as the server names them (``None`` when it does not say).
+        start: When the utterance starts, in seconds from the start of the call.
+        end: When it ends, in seconds from the start of the call.
+    """
 
     text: str
     speaker: str | None = None
@@ -60,7 +75,6 @@ class TranscriptSegment:
     end: float | None = None
 
 
-#: How long a cue lasts when its segment gives a start but neither an end nor a next start.
 DEFAULT_CUE_SECONDS = 3.0
 
 
@@ -88,6 +102,10 @@ class Transcript:
 
     The ``to_*`` methods export it without any I/O: `to_text` (speakers and text),
     `to_srt` and `to_vtt` (subtitles, which need segment times), `to_dict` and `to_json`.
+
+    Attributes:
+        text: The whole transcript.
+        segments: Its utterances in order; empty when the server sends only the text.
     """
 
     text: str
@@ -244,7 +262,14 @@ class CallRecord:
 
 @attrs.frozen(kw_only=True)
 class CallDetail(CallRecord):
-    """One call as returned by ``GET /api/report/call-logs/{call_id}``: a record plus transcript."""
+    """One call as returned by ``GET /api/report/call-logs/{call_id}``: a record plus transcript.
+
+    It has every attribute of `CallRecord`, and one more.
+
+    Attributes:
+        transcript: The call's transcript; ``None`` when the server sends none, or an empty
+            or unreadable one.
+    """
 
     transcript: Transcript | None = None
 
@@ -253,8 +278,12 @@ class CallDetail(CallRecord):
 class CallPage:
     """One page of the call list: its records in server order and, if the server said, the total.
 
-    ``page`` is 1-based; ``page_size`` is the ``limit`` that was asked for, so a page with
-    fewer items than ``page_size`` is the last one.
+    Attributes:
+        items: The page's records, in server order.
+        page: The page number, 1-based.
+        page_size: The ``limit`` that was asked for: a page with fewer items than
+            ``page_size`` is the last one.
+        total: The number of records in the whole range, if the server said.
     """
 
     items: tuple[CallRecord, ...]
@@ -272,18 +301,18 @@ class Stats:
 
     Attributes:
         requests: HTTP requests sent, retries included.
-        retries: attempts beyond the first, and repeats after a token refresh.
-        pages: list pages received and consumed.
-        records: records handed to the caller: each call (or detail) a walk yielded,
+        retries: Attempts beyond the first, and repeats after a token refresh.
+        pages: List pages received and consumed.
+        records: Records handed to the caller: each call (or detail) a walk yielded,
             the records of each page `iter_pages` yielded, and for a session also those
             of the pages `get_calls_page` returned. A consumer that stops after 237 calls
             sees 237, however many rows the pages in flight held.
-        records_received: rows in the list pages received, as the server sent them
+        records_received: Rows in the list pages received, as the server sent them
             (duplicates included; rows of pages fetched again are counted again).
-        duplicates_dropped: records skipped because the same page or a neighbouring one
+        duplicates_dropped: Records skipped because the same page or a neighbouring one
             already yielded them (rows re-read on purpose after a page-size switch are not
             counted).
-        limit_adaptations: times a walk switched to a smaller ``limit`` because the server
+        limit_adaptations: Times a walk switched to a smaller ``limit`` because the server
             returned fewer rows per page than asked while more rows existed (it caps
             ``limit``); the pages after the switch report the smaller ``page_size``.
     """

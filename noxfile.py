@@ -1,4 +1,6 @@
-"""Development tasks: ``nox`` runs the default sessions (tests, lint, typecheck, docs).
+"""Development tasks: ``nox`` runs the default sessions.
+
+They are tests, tests_no_orjson, lint, typecheck and docs; stress and bench run on request.
 
 The tools each session installs are the PEP 735 dependency groups of ``pyproject.toml``
 (``[dependency-groups]``), not extras of the published package.
@@ -30,26 +32,21 @@ def group(name: str) -> tuple[str, ...]:
     return nox.project.dependency_groups(PYPROJECT, name)
 
 
-def run_tests_under_coverage(session: nox.Session, *pytest_args: str) -> None:
-    """Run pytest under coverage and require 90% of the package's lines and branches."""
-    session.run("coverage", "erase")
-    session.run("coverage", "run", "-m", "pytest", *pytest_args)
-    session.run("coverage", "report", "--fail-under=90")
-
-
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """Run the test suite under coverage, warnings as errors, on each supported Python."""
     session.install("-e", ".[orjson]", *group("tests"))
-    run_tests_under_coverage(session, *session.posargs)
+    session.run("coverage", "erase")
+    session.run("coverage", "run", "-m", "pytest", *session.posargs)
+    session.run("coverage", "report", "--fail-under=90")
 
 
-# orjson changes only two things: how decode_json reads every response body, and how the sync
-# stores encode records. These files test both directly (odd, hostile and deeply nested
-# bodies, huge integers) and end to end: every envelope and vocabulary the fake serves, walks,
-# pagination, keep_raw, the converter and the stores. About half a minute; the rest of the
-# suite would take the same decoding path again for minutes. Coverage is not measured here:
-# a subset cannot reach the 90% the full runs require.
+# orjson changes only two things: how decode_json reads every response body, and how the
+# sync stores encode records and their timestamps. These files test both directly (odd,
+# hostile and deeply nested bodies, huge integers) and end to end: every envelope and
+# vocabulary the fake serves, walks, pagination, keep_raw, the converter and the stores.
+# Under a minute; the rest of the suite would take the same decoding path again for minutes.
+# Coverage is not measured here: a subset cannot reach the 90% the full runs require.
 NO_ORJSON_TESTS = [
     "tests/test_protocol.py",
     "tests/test_hostile_bodies.py",

@@ -304,6 +304,16 @@ async def test_list_page_size_and_concurrency_reach_the_server(
     assert len(capsys.readouterr().out.splitlines()) == CALLS
 
 
+async def test_list_exports_in_pages_of_the_api_maximum_by_default(
+    fake: FakeAlohub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bulk export asks for pages of 100 (the API's recommended maximum), 8 at once."""
+    await run(connect(fake, "calls", "list", *RANGE, "--format", "jsonl"))
+    assert {limit for _, limit in fake.counters.list_pages} == {100}
+    assert fake.counters.max_in_flight <= 8
+    assert len(capsys.readouterr().out.splitlines()) == CALLS
+
+
 # --- options ----------------------------------------------------------------------------
 
 
@@ -617,7 +627,7 @@ async def test_failure_mid_walk_keeps_the_prefix_written(
 ) -> None:
     """A page that finally fails exits non-zero after every earlier record was written."""
     fake.fail_page(3, Fault.status(503))
-    args = ["--max-retries", "0", "calls", "list", *RANGE, "--format", "jsonl"]
+    args = ["--max-retries", "0", "calls", "list", *RANGE, "--format", "jsonl", "--page-size", "50"]
     assert await run(connect(fake, *args)) == ExitCode.NETWORK
     lines = capsys.readouterr().out.splitlines()
     assert [json.loads(line)["call_id"] for line in lines] == expected_ids(fake)[:100]

@@ -23,6 +23,8 @@ __all__ = [
     "FAKE_ANCHOR",
     "FAKE_SPAN",
     "GLOBAL_DEFAULTS",
+    "LIST_CONCURRENCY",
+    "LIST_PAGE_SIZE",
     "Handler",
     "Parser",
     "build_parser",
@@ -109,6 +111,12 @@ def _general_options() -> Parser:
     )
     return parent
 
+
+# `calls list` is a bulk export: the API's recommended maximum page (100) and eight
+# requests in flight. Measured against the session's defaults (50, 4) on 30,000 calls:
+# 1.55x faster at 40 ms latency, 1.27x at none (docs/performance.md).
+LIST_PAGE_SIZE = 100
+LIST_CONCURRENCY = 8
 
 GLOBAL_DEFAULTS: dict[str, Any] = {
     "api_key": None,
@@ -289,10 +297,18 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", metavar="FILE", help="write to FILE (UTF-8) instead of stdout"
     )
     listing.add_argument(
-        "--page-size", type=int, metavar="N", help="records per page (default: 50)"
+        "--page-size",
+        type=int,
+        default=LIST_PAGE_SIZE,
+        metavar="N",
+        help=f"records per page (default: {LIST_PAGE_SIZE})",
     )
     listing.add_argument(
-        "--concurrency", type=int, metavar="N", help="list requests in flight at once (default: 4)"
+        "--concurrency",
+        type=int,
+        default=LIST_CONCURRENCY,
+        metavar="N",
+        help=f"list requests in flight at once (default: {LIST_CONCURRENCY})",
     )
     listing.set_defaults(handler=lazy_handler("_commands", "calls_list"))
 

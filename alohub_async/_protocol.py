@@ -486,8 +486,6 @@ def body_failure(
     A failure whose code is in `BODY_ERROR_CLASSES` is that class, with ``status`` the
     real HTTP status and the body's code and message; any other is an APIResponseError.
     """
-    code = _first(payload, _CODE_KEYS)
-    message = _first(payload, _MESSAGE_KEYS)
     if "success" in payload:
         failed = not _is_success(payload["success"])
     else:
@@ -500,6 +498,9 @@ def body_failure(
         )
     if not failed:
         return None
+    # Read only for a failure: this runs on every response body.
+    code = _first(payload, _CODE_KEYS)
+    message = _first(payload, _MESSAGE_KEYS)
     cls = BODY_ERROR_CLASSES.get(code.strip()) if code is not None else None
     if cls is None:
         return APIResponseError(code, message)
@@ -528,15 +529,10 @@ def check_body(
     # read_list's and read_detail's notion of where the records are, without the shape:
     # an absent "data" reads like a null one.
     records_key = _find_records(payload)[0] or "data"
-    failure = body_failure(
-        payload,
-        records_key=records_key,
-        status=status,
-        method=method,
-        url=url,
-        retry_after=parse_retry_after(headers.get("Retry-After")),
-    )
+    failure = body_failure(payload, records_key=records_key, status=status, method=method, url=url)
     if isinstance(failure, APIStatusError):
+        # Read only for a failure: this runs on every response body.
+        failure.retry_after = parse_retry_after(headers.get("Retry-After"))
         raise failure
 
 

@@ -22,7 +22,7 @@ import os
 import platform
 import ssl as ssl_module
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Coroutine, Mapping, Sequence
+from collections.abc import AsyncGenerator, Coroutine, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import tzinfo
 from importlib import metadata
@@ -112,6 +112,22 @@ def _wrong_endpoint(path: str, data: bytes) -> bool:
         return True
     head = data.lstrip()[:1]
     return bool(head) and head not in (b"{", b"[")
+
+
+#: The "slot" of a session without ``max_in_flight``: reusable, holds nothing.
+_NO_SLOT: AbstractAsyncContextManager[None] = contextlib.nullcontext()
+
+
+class _Tries:
+    """One request's progress across its attempts."""
+
+    __slots__ = ("num", "refreshed")
+
+    def __init__(self) -> None:
+        #: The attempt under way (1-based).
+        self.num = 1
+        #: Whether the token was refreshed for this request already.
+        self.refreshed = False
 
 
 class _State(enum.Enum):
@@ -454,20 +470,18 @@ class AlohubSession:
             "session inside the loop that uses it, e.g. in main() or in a web app's lifespan"
         )
 
-    @contextlib.asynccontextmanager
-    async def _slot(self) -> AsyncIterator[None]:
+    def _slot(self) -> AbstractAsyncContextManager[None]:
         """Hold one of the session's ``max_in_flight`` request slots for the block.
 
         Every HTTP request the session sends goes through here (list pages, details,
         recordings), so the cap holds across walks, whatever their ``concurrency``.
+        Without a cap, a shared do-nothing context (no generator made per request).
         """
         if self._max_in_flight is None:
-            yield
-            return
+            return _NO_SLOT
         if self._in_flight is None:
             self._in_flight = asyncio.Semaphore(self._max_in_flight)
-        async with self._in_flight:
-            yield
+        return self._in_flight
 
     # --- the one I/O boundary ------------------------------------------------------------
 
@@ -530,40 +544,70 @@ class AlohubSession:
     async def _request(
         self, method: str, path: str, body: bytes | None = None, stats: Stats | None = None
     ) -> Any:
-        """Send a request with retries and return its decoded JSON body."""
+        """Send a request with retries and return its decoded JSON body.
+
+        The first attempt runs outside stamina: setting up its retry loop cost about as
+        much client CPU as the rest of the request path together, and most requests
+        never retry. When that attempt fails with a retryable error, stamina takes over
+        and its first attempt re-raises that failure, so the waits, the retry log, the
+        hooks, the attempt count and stamina's testing mode are what they would have
+        been with stamina around every attempt.
+        """
         self._open()
         url = self._base_url + path
-        refreshed = False
-        tries = 0
+        state = _Tries()
         started = time.monotonic()
         try:
-            with retry_log(method, path, self.max_retries + 1):
-                async for attempt in retry_attempts(self.max_retries):
+            try:
+                return await self._attempt(method, url, path, body, state, stats)
+            except AlohubError as error:
+                if self._max_retries == 0 or not is_retryable(error):
+                    raise
+                failed = error
+            with retry_log(method, path, self._max_retries + 1):
+                async for attempt in retry_attempts(self._max_retries):
                     with attempt:
+                        if attempt.num == 1:
+                            raise failed  # the attempt made above, handed to stamina
                         self._check_usable()  # close() also stops requests between attempts
-                        tries = attempt.num
-                        if attempt.num > 1:
-                            self._count_retry(stats)
-                        await self._tokens.ready()
-                        response, sent = await self._send(method, url, body, attempt.num, stats)
-                        try:
-                            return self._read(response, method, path)
-                        except AuthenticationError:
-                            # A 401 or a body's "invalid API key" code alike. Once per
-                            # request: a provider's fresh token refused too is final.
-                            if refreshed or not self._tokens.refreshable:
-                                raise
-                        refreshed = True
-                        await self._tokens.refresh(stale=sent)
+                        state.num = attempt.num
                         self._count_retry(stats)
-                        response, sent = await self._send(method, url, body, attempt.num, stats)
-                        return self._read(response, method, path)
+                        return await self._attempt(method, url, path, body, state, stats)
         except AlohubError as error:
             locate(error, method, url)
-            if is_retryable(error):  # stamina ran out of attempts on it
-                describe_give_up(error, tries, time.monotonic() - started)
+            if is_retryable(error):  # out of attempts on it
+                describe_give_up(error, state.num, time.monotonic() - started)
             raise
         raise AssertionError("unreachable: stamina re-raises the last failure")  # pragma: no cover
+
+    async def _attempt(
+        self,
+        method: str,
+        url: str,
+        path: str,
+        body: bytes | None,
+        state: _Tries,
+        stats: Stats | None,
+    ) -> Any:
+        """Make attempt ``state.num`` of a request: send it and check the response.
+
+        A refused token (a 401 or a body's "invalid API key" code alike) is refreshed and
+        the request sent again at once, once per request: a provider's fresh token
+        refused too is final.
+        """
+        tokens = self._tokens
+        await tokens.ready()
+        response, sent = await self._send(method, url, body, state.num, stats)
+        try:
+            return self._read(response, method, path)
+        except AuthenticationError:
+            if state.refreshed or not tokens.refreshable:
+                raise
+        state.refreshed = True
+        await tokens.refresh(stale=sent)
+        self._count_retry(stats)
+        response, sent = await self._send(method, url, body, state.num, stats)
+        return self._read(response, method, path)
 
     def _read(self, response: Response, method: str, path: str) -> Any:
         """Check a response (`protocol.read_response`), naming a wrong base URL as such."""

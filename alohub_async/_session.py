@@ -7,9 +7,9 @@ retries, token refresh, limits, stats and the wiring of walks.
 Secrets stay out of what the session says and keeps: a `Redactor` registered for the
 session's lifetime masks the key and every token it sent in each error as it is built
 and in each record of the ``alohub_async`` logger; and neither the key nor the token is
-held in a local variable of the request frames (a callee builds the headers, and a
-refused request remembers the token's generation, not the token), so error reporters
-that capture frame locals do not collect them from there.
+held in a local variable of the request frames (the transport calls a header builder
+right into the aiohttp call, and a refused request remembers the token's generation, not
+the token), so error reporters that capture frame locals do not collect them from there.
 """
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ from .errors import (
 from .models import CallDetail, CallRecord
 
 if TYPE_CHECKING:
-    from ._session import AlohubSession
+    from ._session import SessionInternals
 
 __all__ = [
     "DIAGNOSE_SAMPLE",
@@ -343,18 +343,19 @@ def configuration_failure(base_url: str, exc: BaseException, *, auth: bool = Fal
 # --- the checks ----------------------------------------------------------------------------
 
 
-async def _check_configuration(session: AlohubSession) -> tuple[CheckResult, str | None]:
+async def _check_configuration(core: SessionInternals) -> tuple[CheckResult, str | None]:
     """Check the base URL and the credentials; return the check and the current token."""
+    session = core.session
     started = time.monotonic()
     parts = urlsplit(session.base_url)
     notes = [f"base URL {session.base_url}"]
     notes.append("https" if parts.scheme == "https" else "plain http (loopback only)")
-    notes.append(f"API key set ({len(session._api_key)} chars)")
+    notes.append(f"API key set ({len(core.api_key)} chars)")
     try:
-        token = await session._tokens.get()
+        token = await core.tokens.get()
     except Exception as exc:  # a provider's own failure, whatever it is
         return _failed("configuration", started, exc, "the token provider failed: "), None
-    where = "from a provider" if session._tokens.refreshable else "static"
+    where = "from a provider" if core.tokens.refreshable else "static"
     expiry = jwt_expiry(token)
     if expiry is None:
         notes.append(f"access token set ({where}, not a JWT)")
@@ -384,8 +385,9 @@ def _client_ssl_context(setting: ssl_module.SSLContext | bool) -> ssl_module.SSL
     return context
 
 
-async def _check_connection(session: AlohubSession) -> CheckResult:
+async def _check_connection(core: SessionInternals) -> CheckResult:
     """Resolve the host, open a TCP connection and, for https, complete a TLS handshake."""
+    session = core.session
     started = time.monotonic()
     parts = urlsplit(session.base_url)
     host = parts.hostname or ""
@@ -408,7 +410,7 @@ async def _check_connection(session: AlohubSession) -> CheckResult:
                 steps.append("TLS not applicable (plain http)")
                 return
             step[0], mark = "TLS", time.monotonic()
-            context = _client_ssl_context(session._ssl)
+            context = _client_ssl_context(core.ssl)
             upgraded = await loop.start_tls(transport, handler, context, server_hostname=host)
             if upgraded is not None:
                 transport = upgraded
@@ -783,24 +785,25 @@ def redact_sample(sample: _T, secrets: Sequence[str]) -> _T:
 
 
 def _window(
-    session: AlohubSession, start: TimeInput | None, end: TimeInput | None
+    tz: tzinfo, start: TimeInput | None, end: TimeInput | None
 ) -> tuple[datetime, datetime]:
     """Resolve the range to list; by default the last 24 hours. Bad input raises ValueError."""
     if end is None:
         end = datetime.now(timezone.utc).replace(microsecond=0)
     if start is None:
-        _, high = resolve_range(end, end, session.tz)
+        _, high = resolve_range(end, end, tz)
         start = high - DEFAULT_WINDOW
-    return resolve_range(start, end, session.tz)
+    return resolve_range(start, end, tz)
 
 
 async def run_diagnosis(
-    session: AlohubSession, start: TimeInput | None = None, end: TimeInput | None = None
+    core: SessionInternals, start: TimeInput | None = None, end: TimeInput | None = None
 ) -> Diagnosis:
-    """Run every check on ``session`` and describe what the tenant returns.
+    """Run every check on ``core.session`` and describe what the tenant returns.
 
     Args:
-        session: An open or unopened session (it is opened, never closed, here).
+        core: The internals of an open or unopened session (it is opened, never closed,
+            here).
         start: First moment listed (default: 24 hours before ``end``).
         end: Last moment listed (default: now).
 
@@ -811,13 +814,14 @@ async def run_diagnosis(
         ValueError: A bad ``start``/``end``, before any request is sent.
         RuntimeError: The session is closed.
     """
-    low, high = _window(session, start, end)
-    session._check_usable()
+    session = core.session
+    low, high = _window(session.tz, start, end)
+    core.check_usable()
     checks: list[CheckResult] = []
     notes: list[str] = []
-    secrets = [session._api_key]
+    secrets = [core.api_key]
 
-    config, token = await _check_configuration(session)
+    config, token = await _check_configuration(core)
     checks.append(config)
     if token is not None:
         secrets.append(token)
@@ -826,12 +830,12 @@ async def run_diagnosis(
     connection = (
         CheckResult("connection", None, 0.0, "skipped: no access token")
         if skip_all
-        else await _check_connection(session)
+        else await _check_connection(core)
     )
     checks.append(connection)
 
     tally = _FieldTally(session.tz)
-    converter = session._converter
+    converter = core.converter
     list_table = _field_table(converter, CallRecord)
     detail_table = _field_table(converter, CallDetail)
     list_envelope: EnvelopeReport | None = None
@@ -850,7 +854,7 @@ async def run_diagnosis(
             protocol.build_list_body(wire_low, wire_high, 1, DIAGNOSE_SAMPLE)
         )
         try:
-            payload = await session._request("POST", protocol.LIST_PATH, body)
+            payload = await core.request("POST", protocol.LIST_PATH, body)
         except AlohubError as exc:
             checks.append(_failed("list", started, exc))
         else:
@@ -880,7 +884,7 @@ async def run_diagnosis(
         try:
             path = protocol.detail_path(call_id)
             url = session.base_url + path
-            payload = await session._request("GET", path)
+            payload = await core.request("GET", path)
             found = protocol.read_detail(payload, call_id=call_id, method="GET", url=url)
         except ValueError as exc:  # a listed id no URL can carry
             checks.append(

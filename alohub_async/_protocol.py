@@ -51,6 +51,7 @@ __all__ = [
     "build_list_body",
     "check_body",
     "check_status",
+    "credential_headers",
     "decode_json",
     "detail_path",
     "encode_json",
@@ -60,6 +61,7 @@ __all__ = [
     "read_detail",
     "read_list",
     "read_response",
+    "request_headers",
     "validate_call_id",
     "validate_positive",
 ]
@@ -213,6 +215,37 @@ def detail_path(call_id: str) -> str:
 def build_list_body(start: str, end: str, page: int, limit: int) -> dict[str, Any]:
     """Build the list request body; note the backend's spelling ``callEndtime``."""
     return {"callStartTime": start, "callEndtime": end, "page": page, "limit": limit}
+
+
+#: What every API request accepts; ``X-Requested-With`` is what the web app sends, and
+#: some deployments route on it.
+_ACCEPT_API = "application/json, text/plain, */*"
+
+
+def request_headers(
+    api_key: str, token: str, user_agent: str, *, json_body: bool = False
+) -> dict[str, str]:
+    """Return the headers of one API request: the raw key, the token, and what is sent.
+
+    A fresh dict each call (the caller's HTTP library may keep or change it). Callers
+    pass the result straight into the request rather than into a local variable, so
+    the secrets never sit in the locals of a frame that an error reporter may capture.
+    """
+    headers = {
+        "Authorization": api_key,
+        "Accept": _ACCEPT_API,
+        "X-Requested-With": "XMLHttpRequest",
+        "User-Agent": user_agent,
+    }
+    if json_body:
+        headers["Content-Type"] = "application/json"
+    headers["X-ACCESS-TOKEN"] = token
+    return headers
+
+
+def credential_headers(api_key: str, token: str) -> dict[str, str]:
+    """Return only the credential headers, for requests that set the others themselves."""
+    return {"Authorization": api_key, "X-ACCESS-TOKEN": token}
 
 
 def encode_json(body: Any) -> bytes:
@@ -453,8 +486,6 @@ def body_failure(
     A failure whose code is in `BODY_ERROR_CLASSES` is that class, with ``status`` the
     real HTTP status and the body's code and message; any other is an APIResponseError.
     """
-    code = _first(payload, _CODE_KEYS)
-    message = _first(payload, _MESSAGE_KEYS)
     if "success" in payload:
         failed = not _is_success(payload["success"])
     else:
@@ -467,6 +498,9 @@ def body_failure(
         )
     if not failed:
         return None
+    # Read only for a failure: this runs on every response body.
+    code = _first(payload, _CODE_KEYS)
+    message = _first(payload, _MESSAGE_KEYS)
     cls = BODY_ERROR_CLASSES.get(code.strip()) if code is not None else None
     if cls is None:
         return APIResponseError(code, message)
@@ -495,15 +529,10 @@ def check_body(
     # read_list's and read_detail's notion of where the records are, without the shape:
     # an absent "data" reads like a null one.
     records_key = _find_records(payload)[0] or "data"
-    failure = body_failure(
-        payload,
-        records_key=records_key,
-        status=status,
-        method=method,
-        url=url,
-        retry_after=parse_retry_after(headers.get("Retry-After")),
-    )
+    failure = body_failure(payload, records_key=records_key, status=status, method=method, url=url)
     if isinstance(failure, APIStatusError):
+        # Read only for a failure: this runs on every response body.
+        failure.retry_after = parse_retry_after(headers.get("Retry-After"))
         raise failure
 
 

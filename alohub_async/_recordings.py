@@ -1,8 +1,8 @@
 """Recording downloads: streamed, resumable, and never sending credentials to another host.
 
-Every recording request goes through `_get`, the one place this module touches the
-network, so session-wide limits (the rate limit today) apply to recordings as they do to
-API requests. On top of it:
+Every recording request goes through the session's `SessionInternals.open_stream` (the
+transport's streaming entry), so session-wide limits (the rate limit today) apply to
+recordings as they do to API requests. On top of it:
 
 * **Credentials policy.** ``Authorization`` and ``X-ACCESS-TOKEN`` go only to the API's
   own origin (scheme, host and port of ``base_url``). Any other host, a media server or
@@ -37,7 +37,6 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-import aiohttp
 import attrs
 from yarl import URL
 
@@ -47,7 +46,6 @@ from .errors import (
     AlohubError,
     APIConnectionError,
     APIStatusError,
-    APITimeoutError,
     AuthenticationError,
     ResponseFormatError,
 )
@@ -55,7 +53,8 @@ from .models import CallRecord
 
 if TYPE_CHECKING:
     from ._pagination import WalkIterator
-    from ._session import AlohubSession
+    from ._session import SessionInternals
+    from ._transport import Stream
 
 __all__ = [
     "CHUNK_SIZE",
@@ -244,51 +243,8 @@ def recording_file_name(call_id: str, url: str | URL | None = None) -> str:
     return name + (suffix if suffix in _AUDIO_SUFFIXES else ".audio")
 
 
-# --- the one place recordings touch the network ------------------------------------------
-
-
-async def _get(session: AlohubSession, url: URL, headers: dict[str, str]) -> aiohttp.ClientResponse:
-    """Send one GET for a recording and return the response, its body not yet read."""
-    client = session._open()
-    session.stats.requests += 1
-    if session._limiter is not None:
-        await session._limiter.acquire()
-    # Per read, not in total: a long recording on a slow link is fine, a stall is not.
-    timeout = aiohttp.ClientTimeout(
-        total=None, sock_connect=session.timeout, sock_read=session.timeout
-    )
-    error: AlohubError
-    try:
-        return await client.get(
-            url, headers=headers, timeout=timeout, ssl=session._ssl, allow_redirects=False
-        )
-    except (TimeoutError, asyncio.TimeoutError):
-        error = APITimeoutError(
-            f"GET {_shown(url)} timed out after {session.timeout:g}s",
-            method="GET",
-            url=_shown(url),
-        )
-    except aiohttp.ClientError as exc:
-        error = _connection_error(url, exc)
-    # Raised outside the except block: aiohttp's exception holds our request headers.
-    raise error
-
-
-def _connection_error(url: URL, exc: BaseException) -> APIConnectionError:
-    detail = str(exc).replace(str(url), _shown(url))
-    return APIConnectionError(
-        f"GET {_shown(url)} failed: {type(exc).__name__}: {detail}", method="GET", url=_shown(url)
-    )
-
-
 class _Restart(Exception):
     """The server sent the whole file again; the sink must start over."""
-
-
-def _credentials(session: AlohubSession) -> dict[str, str]:
-    """The credential headers of the API's own origin (built here, out of the caller's frame)."""
-    headers = session._headers(False)
-    return {name: headers[name] for name in ("Authorization", "X-ACCESS-TOKEN")}
 
 
 class _Transfer:
@@ -296,20 +252,20 @@ class _Transfer:
 
     def __init__(
         self,
-        session: AlohubSession,
+        core: SessionInternals,
         url: URL,
         *,
         offset: int = 0,
         restart: Callable[[], None] | None = None,
     ) -> None:
-        self._session = session
+        self._core = core
         self.url = url
         self.shown = _shown(url)
         #: Bytes of the file already received (including an earlier attempt's).
         self.position = offset
         self._restart = restart
-        self._max_size = session.max_recording_size
-        self._response: aiohttp.ClientResponse | None = None
+        self._max_size = core.session.max_recording_size
+        self._response: Stream | None = None
         self._validator: str | None = None
         #: Whether the server takes ``Range``, so a cut body can be continued.
         self.resumable = False
@@ -327,27 +283,27 @@ class _Transfer:
 
     async def _connect(self) -> None:
         """Open a response at ``position``, following redirects; raise on anything but audio."""
-        session = self._session
-        api_origin = _origin(URL(session.base_url))
+        core = self._core
+        api_origin = _origin(URL(core.session.base_url))
         url = self.url
         credentials = _origin(url) == api_origin
         for _ in range(MAX_REDIRECTS + 1):
             # identity: Range counts bytes of the body as sent, which decompression would
             # shift (and audio does not compress anyway).
             headers = {
-                "User-Agent": session._get_headers["User-Agent"],
+                "User-Agent": core.user_agent,
                 "Accept": _ACCEPT,
                 "Accept-Encoding": "identity",
             }
             if credentials:
-                await session._tokens.ready()
-                self._sent_generation = session._tokens.generation
-                headers.update(_credentials(session))
+                await core.tokens.ready()
+                self._sent_generation = core.tokens.generation
+                headers.update(core.credential_headers())
             if self.position:
                 headers["Range"] = f"bytes={self.position}-"
                 if self._validator is not None:
                     headers["If-Range"] = self._validator
-            response = await _get(session, url, headers)
+            response = await core.open_stream(url, headers, shown=_shown(url))
             if response.status not in _REDIRECTS:
                 break
             location = response.headers.get("Location")
@@ -378,15 +334,15 @@ class _Transfer:
             raise
         self._response = response
 
-    async def _accept(self, response: aiohttp.ClientResponse, url: URL, credentials: bool) -> None:
+    async def _accept(self, response: Stream, url: URL, credentials: bool) -> None:
         """Check a final response: status, range, size and type; raise if it is not audio."""
         shown = _shown(url)
         status = response.status
         if status == 416 and self.position and self._restart is not None:
             raise _Restart  # what we hold is not a prefix of this file: start over
         if status not in (200, 206):
-            body = await self._read_some(response, url, 2000)
-            tokens = self._session._tokens
+            body = await response.read(2000)
+            tokens = self._core.tokens
             if status == 401 and credentials and tokens.refreshable and not self._refreshed:
                 # Once per download, as for API requests: a fresh token refused is final.
                 self._refreshed = self._retry_auth = True
@@ -432,23 +388,12 @@ class _Transfer:
             )
         mimetype = response.content_type.lower()
         if _NOT_AUDIO_TYPES.match(mimetype):
-            excerpt = await self._read_some(response, url, 200)
+            excerpt = await response.read(200)
             text = " ".join(excerpt.decode("utf-8", "replace").split())[:120]
             raise ResponseFormatError(
                 f"GET {shown}: expected audio, got {mimetype} (a login or error page?): {text}"
             )
         self.content_type = mimetype
-
-    @staticmethod
-    async def _read_some(response: aiohttp.ClientResponse, url: URL, limit: int) -> bytes:
-        error: AlohubError
-        try:
-            return await response.content.read(limit)
-        except (TimeoutError, asyncio.TimeoutError):
-            error = APITimeoutError(f"GET {_shown(url)} timed out", method="GET", url=_shown(url))
-        except aiohttp.ClientError as exc:
-            error = _connection_error(url, exc)
-        raise error
 
     def _drop(self) -> None:
         response, self._response = self._response, None
@@ -460,7 +405,7 @@ class _Transfer:
 
     async def chunks(self) -> AsyncGenerator[bytes, None]:
         """Yield the body's chunks; reconnect and resume on retryable failures."""
-        session = self._session
+        core = self._core
         failures = 0
         try:
             while True:
@@ -470,7 +415,7 @@ class _Transfer:
                     # A recording is in flight, for the session's max_in_flight, from its
                     # request until its body is read (or dropped); not while waiting to
                     # retry.
-                    async with session._slot():
+                    async with core.slot():
                         try:
                             if self._response is None:
                                 await self._connect()
@@ -493,7 +438,7 @@ class _Transfer:
                     if not self._retry_auth:
                         raise
                     self._retry_auth = False  # the token was refreshed: once more, at once
-                    session._count_retry(None)
+                    core.count_retry(None)
                     continue
                 except AlohubError as exc:
                     if not is_retryable(exc):
@@ -505,13 +450,13 @@ class _Transfer:
                 # dead one still fails after max_retries.
                 if self.position > start and self.resumable:
                     failures = 0
-                if failures >= session.max_retries:
+                if failures >= core.session.max_retries:
                     raise error
                 if self.position and not (self.resumable or self._restart is not None):
                     raise error  # a stream already handed on cannot start over
                 failures += 1
                 wait = retry_wait(error, failures)
-                session._count_retry(None)
+                core.count_retry(None)
                 # INFO, not WARNING: a retry that succeeds is routine, and Python's
                 # last-resort handler would print WARNING lines into a CLI's output.
                 logger.info(
@@ -519,7 +464,7 @@ class _Transfer:
                     self.shown,
                     type(error).__name__,
                     failures,
-                    session.max_retries,
+                    core.session.max_retries,
                     wait,
                     self.position,
                 )
@@ -528,22 +473,10 @@ class _Transfer:
         finally:
             self._drop()
 
-    async def _read(self, response: aiohttp.ClientResponse) -> AsyncGenerator[bytes, None]:
+    async def _read(self, response: Stream) -> AsyncGenerator[bytes, None]:
         first = self.position == 0
         while True:
-            failure: AlohubError | None = None
-            try:
-                chunk = await response.content.read(CHUNK_SIZE)
-            except (TimeoutError, asyncio.TimeoutError):
-                failure = APITimeoutError(
-                    f"GET {self.shown}: no data for {self._session.timeout:g}s",
-                    method="GET",
-                    url=self.shown,
-                )
-            except aiohttp.ClientError as exc:
-                failure = _connection_error(self.url, exc)
-            if failure is not None:
-                raise failure
+            chunk = await response.read(CHUNK_SIZE)
             if not chunk:
                 break
             if first:
@@ -628,12 +561,12 @@ class RecordingStream:
 
 @contextlib.asynccontextmanager
 async def open_recording(
-    session: AlohubSession, source: RecordingSource
+    core: SessionInternals, source: RecordingSource
 ) -> AsyncIterator[RecordingStream]:
     """Open a recording for streaming; the connection is closed on leaving the block."""
-    url = resolve_recording_url(source, session.recording_base_url)
-    session._check_usable()
-    transfer = _Transfer(session, url)
+    url = resolve_recording_url(source, core.session.recording_base_url)
+    core.check_usable()
+    transfer = _Transfer(core, url)
     chunks = transfer.chunks()
     try:
         try:
@@ -697,15 +630,15 @@ def _hash_file(path: Path) -> Any:
 
 
 async def download_recording(
-    session: AlohubSession,
+    core: SessionInternals,
     source: RecordingSource,
     destination: str | os.PathLike[str] | IO[bytes],
 ) -> SavedRecording:
     """Download one recording to a path (atomically, resumably) or a binary file object."""
-    url = resolve_recording_url(source, session.recording_base_url)
-    session._check_usable()
+    url = resolve_recording_url(source, core.session.recording_base_url)
+    core.check_usable()
     if isinstance(destination, (str, os.PathLike)):
-        return await _download_to_path(session, url, Path(destination))
+        return await _download_to_path(core, url, Path(destination))
     if not callable(getattr(destination, "write", None)):
         raise TypeError("destination must be a path or a binary file object")
     try:
@@ -713,7 +646,7 @@ async def download_recording(
     except (OSError, AttributeError, ValueError):
         start = 0
     sink = _FileSink(destination, start, hashlib.sha256())
-    transfer = _Transfer(session, url, restart=sink.restart)
+    transfer = _Transfer(core, url, restart=sink.restart)
     async with contextlib.aclosing(transfer.chunks()) as chunks:
         async for chunk in chunks:
             sink.write(chunk)
@@ -751,7 +684,7 @@ def _close_opened(opening: asyncio.Future[tuple[Path, IO[bytes], int, Any]]) -> 
         _discard(stream, part, keep=offset > 0)
 
 
-async def _download_to_path(session: AlohubSession, url: URL, path: Path) -> SavedRecording:
+async def _download_to_path(core: SessionInternals, url: URL, path: Path) -> SavedRecording:
     # Opening (which may hash a large .part) and committing (fsync) run in a thread; the
     # chunk writes stay inline, as they go to the page cache and are at most CHUNK_SIZE.
     opening = asyncio.ensure_future(asyncio.to_thread(_open_part, path))
@@ -763,7 +696,7 @@ async def _download_to_path(session: AlohubSession, url: URL, path: Path) -> Sav
         raise
     sink = _FileSink(stream, 0, digest)
     sink.size = offset
-    transfer = _Transfer(session, url, offset=offset, restart=sink.restart)
+    transfer = _Transfer(core, url, offset=offset, restart=sink.restart)
     try:
         async with contextlib.aclosing(transfer.chunks()) as chunks:
             async for chunk in chunks:
@@ -786,20 +719,20 @@ async def _download_to_path(session: AlohubSession, url: URL, path: Path) -> Sav
 
 
 async def _download_call(
-    session: AlohubSession, call: CallRecord, directory: Path
+    core: SessionInternals, call: CallRecord, directory: Path
 ) -> RecordingResult:
     """Download one call's recording into ``directory``; every failure becomes a result."""
     if not call.recording_url or not call.recording_url.strip():
         return RecordingResult(call_id=call.call_id, outcome=RecordingOutcome.NO_RECORDING)
     path: Path | None = None
     try:
-        url = resolve_recording_url(call, session.recording_base_url)
+        url = resolve_recording_url(call, core.session.recording_base_url)
         path = directory / recording_file_name(call.call_id, url)
         if path.exists():  # written atomically: a file there is a complete one
             return RecordingResult(
                 call_id=call.call_id, outcome=RecordingOutcome.SKIPPED, path=path
             )
-        saved = await _download_to_path(session, url, path)
+        saved = await _download_to_path(core, url, path)
     except (AlohubError, OSError) as exc:
         return RecordingResult(
             call_id=call.call_id, outcome=RecordingOutcome.FAILED, path=path, error=exc
@@ -810,7 +743,7 @@ async def _download_call(
 
 
 async def download_recordings(
-    session: AlohubSession,
+    core: SessionInternals,
     calls: WalkIterator[CallRecord],
     directory: Path,
     concurrency: int,
@@ -829,7 +762,7 @@ async def download_recordings(
                         )
                         for task in done:
                             yield task.result()
-                    pending.add(spawn(_download_call(session, call, directory)))
+                    pending.add(spawn(_download_call(core, call, directory)))
         except AlohubError as exc:
             # The listing failed: finish and report the downloads under way first.
             walk_error = exc

@@ -1,14 +1,15 @@
 """AlohubSession: lifecycle, auth headers, and the request + retry loop (the only I/O).
 
-aiohttp is wrapped, never subclassed, and its exceptions are translated into
-`alohub_async.errors` in exactly one place, `AlohubSession._send`.
+aiohttp is wrapped, never subclassed, and stays behind `_transport.Transport`, which
+translates its exceptions into `alohub_async.errors`; the session keeps the lifecycle,
+retries, token refresh, limits, stats and the wiring of walks.
 
 Secrets stay out of what the session says and keeps: a `Redactor` registered for the
 session's lifetime masks the key and every token it sent in each error as it is built
 and in each record of the ``alohub_async`` logger; and neither the key nor the token is
-held in a local variable of the request frames (a callee builds the headers, and a
-refused request remembers the token's generation, not the token), so error reporters
-that capture frame locals do not collect them from there.
+held in a local variable of the request frames (the transport calls a header builder
+right into the aiohttp call, and a refused request remembers the token's generation, not
+the token), so error reporters that capture frame locals do not collect them from there.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import os
 import platform
 import ssl as ssl_module
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Coroutine, Sequence
+from collections.abc import AsyncGenerator, Coroutine, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import tzinfo
 from importlib import metadata
@@ -31,8 +32,9 @@ from typing import IO, Any, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
+import cattrs
 from aiolimiter import AsyncLimiter
-from multidict import CIMultiDictProxy
+from yarl import URL
 
 from . import _protocol as protocol
 from . import _recordings as recordings
@@ -51,6 +53,7 @@ from ._timeutil import (
     resolve_tz,
     to_wire,
 )
+from ._transport import Response, Stream, Transport
 from .errors import (
     AlohubError,
     APIConnectionError,
@@ -98,7 +101,7 @@ def locate(error: AlohubError, method: str, url: str) -> None:
         error.url = url
 
 
-def _wrong_endpoint(path: str, headers: CIMultiDictProxy[str], data: bytes) -> bool:
+def _wrong_endpoint(path: str, data: bytes) -> bool:
     """Tell whether a 404 says the base URL is wrong rather than "no such call".
 
     The list endpoint always exists, so any 404 from it does; from the detail endpoint,
@@ -111,29 +114,20 @@ def _wrong_endpoint(path: str, headers: CIMultiDictProxy[str], data: bytes) -> b
     return bool(head) and head not in (b"{", b"[")
 
 
-def _abandon(client: aiohttp.ClientSession) -> None:
-    """Let go of a client whose event loop is closed, without "Unclosed" warnings.
-
-    Its connections cannot be closed through their loop any more; the connector closes
-    what it can without a loop, and the sockets are closed directly.
-    """
-    connector = client.connector
-    if connector is not None:
-        for transport in _transports(connector):
-            sock = transport.get_extra_info("socket")
-            if sock is not None:
-                sock.close()
-        connector._close()
-    client.detach()
+#: The "slot" of a session without ``max_in_flight``: reusable, holds nothing.
+_NO_SLOT: AbstractAsyncContextManager[None] = contextlib.nullcontext()
 
 
-def _transports(connector: aiohttp.BaseConnector) -> list[asyncio.BaseTransport]:
-    found = []
-    for protocols in getattr(connector, "_conns", {}).values():
-        for proto, _ in protocols:
-            if proto.transport is not None:
-                found.append(proto.transport)
-    return found
+class _Tries:
+    """One request's progress across its attempts."""
+
+    __slots__ = ("num", "refreshed")
+
+    def __init__(self) -> None:
+        #: The attempt under way (1-based).
+        self.num = 1
+        #: Whether the token was refreshed for this request already.
+        self.refreshed = False
 
 
 class _State(enum.Enum):
@@ -282,27 +276,22 @@ class AlohubSession:
         self._rate_limit = rate_limit
         if isinstance(ssl, (str, os.PathLike)):
             ssl = ssl_module.create_default_context(cafile=os.fspath(ssl))
-        self._ssl: ssl_module.SSLContext | bool = ssl
-        self._trace_configs = list(trace_configs) if trace_configs else None
         if client_session is not None and not isinstance(client_session, aiohttp.ClientSession):
             raise TypeError("client_session must be an aiohttp.ClientSession")
-        self._client: aiohttp.ClientSession | None = client_session
-        self._owns_client = client_session is None
-        self._aiohttp_timeout = aiohttp.ClientTimeout(total=self.timeout)
+        self._transport = Transport(
+            ssl=ssl,
+            timeout=self._timeout,
+            max_body_size=self._max_body_size,
+            trace_configs=trace_configs,
+            client_session=client_session,
+        )
         self._converter = get_converter(self.tz, self.server_tz, keep_raw)
         self._state = _State.UNOPENED
         self._entered = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closing: asyncio.Future[None] | None = None
         self._stats = Stats()
-        agent = _user_agent()
-        self._get_headers = {
-            "Authorization": self._api_key,
-            "Accept": "application/json, text/plain, */*",
-            "X-Requested-With": "XMLHttpRequest",
-            "User-Agent": agent,
-        }
-        self._post_headers = {**self._get_headers, "Content-Type": "application/json"}
+        self._user_agent = _user_agent()
         self._recording_base_url: str | None = None
         if recording_base_url is not None:
             try:
@@ -416,6 +405,16 @@ class AlohubSession:
         """True once `close` was called."""
         return self._state is _State.CLOSED
 
+    @property
+    def connections_in_use(self) -> int:
+        """HTTP connections checked out by requests right now (idle pooled ones excluded).
+
+        For a health check or a leak check: with no request under way it is 0, walks
+        stopped early included. A borrowed ``client_session`` counts its other users'
+        requests too; the aiohttp session created here counts 0 once closed.
+        """
+        return self._transport.connections_in_use
+
     async def close(self) -> None:
         """Close the session and the aiohttp session it created; safe to call twice.
 
@@ -438,27 +437,17 @@ class AlohubSession:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
-        client, self._client = self._client, None
-        if self._owns_client and client is not None:
-            await client.close()
+        await self._transport.close()
 
-    def _open(self) -> aiohttp.ClientSession:
+    def _open(self) -> None:
+        """Make sure the session is usable here and its HTTP client exists."""
         if self._state is _State.CLOSED:
             raise RuntimeError("this AlohubSession is closed; create a new one")
+        if self._state is _State.OPENED and self._loop is asyncio.get_running_loop():
+            return  # the common case, on every request: nothing to create or check
         self._check_loop()
-        if self._client is None:
-            self._client = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(ssl=self._ssl),
-                trace_configs=self._trace_configs,
-            )
-            # aiohttp silently re-sends an idempotent request once when a pooled
-            # connection drops; our retry loop owns every re-send (max_retries, stats,
-            # rate limit), so switch that off on the session we own. aiohttp's own
-            # test utilities set the same attribute; a borrowed session keeps its owner's.
-            if hasattr(self._client, "_retry_connection"):
-                self._client._retry_connection = False
+        self._transport.open()
         self._state = _State.OPENED
-        return self._client
 
     def _check_loop(self) -> None:
         """Refuse to run in another event loop than the one the session was opened in.
@@ -473,71 +462,49 @@ class AlohubSession:
             return
         if self._loop is loop:
             return
-        if self._loop.is_closed() and self._owns_client and self._client is not None:
-            _abandon(self._client)
+        if self._loop.is_closed():
+            self._transport.abandon()
         raise RuntimeError(
             "this AlohubSession was opened in another event loop, and a session belongs to "
             "the loop it was opened in (each asyncio.run() starts a new loop): create the "
             "session inside the loop that uses it, e.g. in main() or in a web app's lifespan"
         )
 
-    @contextlib.asynccontextmanager
-    async def _slot(self) -> AsyncIterator[None]:
+    def _slot(self) -> AbstractAsyncContextManager[None]:
         """Hold one of the session's ``max_in_flight`` request slots for the block.
 
         Every HTTP request the session sends goes through here (list pages, details,
         recordings), so the cap holds across walks, whatever their ``concurrency``.
+        Without a cap, a shared do-nothing context (no generator made per request).
         """
         if self._max_in_flight is None:
-            yield
-            return
+            return _NO_SLOT
         if self._in_flight is None:
             self._in_flight = asyncio.Semaphore(self._max_in_flight)
-        async with self._in_flight:
-            yield
+        return self._in_flight
 
     # --- the one I/O boundary ------------------------------------------------------------
 
-    async def _read_body(self, response: aiohttp.ClientResponse) -> bytes:
-        """Read a body, refusing more than ``max_body_size`` bytes once decompressed."""
-        cap = self.max_body_size
-        length = response.content_length
-        if length is not None and length > cap:
-            raise ResponseFormatError(f"response body of {length} bytes exceeds {cap} bytes")
-        # Count what comes out of the decompressor: Content-Length is the compressed
-        # size, and a small gzip body can inflate far past the cap.
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.content.iter_any():
-            size += len(chunk)
-            if size > cap:
-                raise ResponseFormatError(f"response body exceeds {cap} bytes")
-            chunks.append(chunk)
-        return b"".join(chunks)
+    def _get_headers(self) -> dict[str, str]:
+        """A GET's headers, credentials included (built here, not in a request's frame)."""
+        return protocol.request_headers(self._api_key, self._tokens.current, self._user_agent)
 
-    def _headers(self, with_body: bool) -> dict[str, str]:
-        """The request headers, credentials included (built here, not in _send's frame)."""
-        headers = dict(self._post_headers if with_body else self._get_headers)
-        headers["X-ACCESS-TOKEN"] = self._tokens.current
-        return headers
+    def _post_headers(self) -> dict[str, str]:
+        """A JSON POST's headers, credentials included (built here, not in a request's frame)."""
+        return protocol.request_headers(
+            self._api_key, self._tokens.current, self._user_agent, json_body=True
+        )
 
     async def _send(
-        self,
-        client: aiohttp.ClientSession,
-        method: str,
-        url: str,
-        body: bytes | None,
-        attempt: int,
-        stats: Stats | None,
-    ) -> tuple[int, CIMultiDictProxy[str], bytes, int]:
-        """Send one HTTP request; every aiohttp exception becomes ours here, and only here.
+        self, method: str, url: str, body: bytes | None, attempt: int, stats: Stats | None
+    ) -> tuple[Response, int]:
+        """Send one HTTP request through the transport, within the session's limits.
 
-        Returns the status, headers and body, and the generation of the token sent.
+        Returns the response and the generation of the token sent.
         """
-        self.stats.requests += 1
+        self._stats.requests += 1
         if stats is not None:
             stats.requests += 1
-        error: AlohubError
         started = time.monotonic()
         try:
             async with self._slot():
@@ -546,102 +513,110 @@ class AlohubSession:
                 if self._limiter is not None:
                     await self._limiter.acquire()
                 started = time.monotonic()
-                # Read right before the headers are built, with no await in between.
+                # Read right before the transport builds the headers, with no await in
+                # between; the builder, not the headers, is what this frame holds.
                 generation = self._tokens.generation
-                async with client.request(
-                    method,
-                    url,
-                    data=body,
-                    headers=self._headers(body is not None),
-                    timeout=self._aiohttp_timeout,
-                    ssl=self._ssl,
-                    allow_redirects=False,
-                ) as response:
-                    data = await self._read_body(response)
-                    status, response_headers = response.status, response.headers
-        except (TimeoutError, asyncio.TimeoutError):  # distinct classes before Python 3.11
-            error = APITimeoutError(
-                f"{method} {url} timed out after {self.timeout:g}s", method=method, url=url
-            )
-        except aiohttp.ClientError as exc:
-            error = APIConnectionError(
-                f"{method} {url} failed: {type(exc).__name__}: {exc}", method=method, url=url
-            )
-        else:
-            if logger.isEnabledFor(logging.DEBUG):
-                logger.debug(
-                    "%s %s -> %d (attempt %d, %.3fs, %d bytes)",
-                    method,
-                    url,
-                    status,
-                    attempt,
-                    time.monotonic() - started,
-                    len(data),
+                response = await self._transport.send(
+                    method, url, self._get_headers if body is None else self._post_headers, body
                 )
-            return status, response_headers, data, generation
-        logger.debug(
-            "%s %s -> %s (attempt %d, %.3fs)",
-            method,
-            url,
-            type(error).__name__,
-            attempt,
-            time.monotonic() - started,
-        )
-        # Raised outside the except block on purpose: aiohttp's exception (whose
-        # request_info holds our headers, credentials included) is not chained.
-        raise error
+        except (APITimeoutError, APIConnectionError) as error:
+            logger.debug(
+                "%s %s -> %s (attempt %d, %.3fs)",
+                method,
+                url,
+                type(error).__name__,
+                attempt,
+                time.monotonic() - started,
+            )
+            raise
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "%s %s -> %d (attempt %d, %.3fs, %d bytes)",
+                method,
+                url,
+                response.status,
+                attempt,
+                time.monotonic() - started,
+                len(response.body),
+            )
+        return response, generation
 
     async def _request(
         self, method: str, path: str, body: bytes | None = None, stats: Stats | None = None
     ) -> Any:
-        """Send a request with retries and return its decoded JSON body."""
-        client = self._open()
-        url = self.base_url + path
-        refreshed = False
-        tries = 0
+        """Send a request with retries and return its decoded JSON body.
+
+        The first attempt runs outside stamina: setting up its retry loop cost about as
+        much client CPU as the rest of the request path together, and most requests
+        never retry. When that attempt fails with a retryable error, stamina takes over
+        and its first attempt re-raises that failure, so the waits, the retry log, the
+        hooks, the attempt count and stamina's testing mode are what they would have
+        been with stamina around every attempt.
+        """
+        self._open()
+        url = self._base_url + path
+        state = _Tries()
         started = time.monotonic()
         try:
-            with retry_log(method, path, self.max_retries + 1):
-                async for attempt in retry_attempts(self.max_retries):
+            try:
+                return await self._attempt(method, url, path, body, state, stats)
+            except AlohubError as error:
+                if self._max_retries == 0 or not is_retryable(error):
+                    raise
+                failed = error
+            with retry_log(method, path, self._max_retries + 1):
+                async for attempt in retry_attempts(self._max_retries):
                     with attempt:
+                        if attempt.num == 1:
+                            raise failed  # the attempt made above, handed to stamina
                         self._check_usable()  # close() also stops requests between attempts
-                        tries = attempt.num
-                        if attempt.num > 1:
-                            self._count_retry(stats)
-                        await self._tokens.ready()
-                        status, headers, data, sent = await self._send(
-                            client, method, url, body, attempt.num, stats
-                        )
-                        try:
-                            return self._read(status, headers, data, method, path)
-                        except AuthenticationError:
-                            # A 401 or a body's "invalid API key" code alike. Once per
-                            # request: a provider's fresh token refused too is final.
-                            if refreshed or not self._tokens.refreshable:
-                                raise
-                        refreshed = True
-                        await self._tokens.refresh(stale=sent)
+                        state.num = attempt.num
                         self._count_retry(stats)
-                        status, headers, data, sent = await self._send(
-                            client, method, url, body, attempt.num, stats
-                        )
-                        return self._read(status, headers, data, method, path)
+                        return await self._attempt(method, url, path, body, state, stats)
         except AlohubError as error:
             locate(error, method, url)
-            if is_retryable(error):  # stamina ran out of attempts on it
-                describe_give_up(error, tries, time.monotonic() - started)
+            if is_retryable(error):  # out of attempts on it
+                describe_give_up(error, state.num, time.monotonic() - started)
             raise
         raise AssertionError("unreachable: stamina re-raises the last failure")  # pragma: no cover
 
-    def _read(
-        self, status: int, headers: CIMultiDictProxy[str], data: bytes, method: str, path: str
+    async def _attempt(
+        self,
+        method: str,
+        url: str,
+        path: str,
+        body: bytes | None,
+        state: _Tries,
+        stats: Stats | None,
     ) -> Any:
+        """Make attempt ``state.num`` of a request: send it and check the response.
+
+        A refused token (a 401 or a body's "invalid API key" code alike) is refreshed and
+        the request sent again at once, once per request: a provider's fresh token
+        refused too is final.
+        """
+        tokens = self._tokens
+        await tokens.ready()
+        response, sent = await self._send(method, url, body, state.num, stats)
+        try:
+            return self._read(response, method, path)
+        except AuthenticationError:
+            if state.refreshed or not tokens.refreshable:
+                raise
+        state.refreshed = True
+        await tokens.refresh(stale=sent)
+        self._count_retry(stats)
+        response, sent = await self._send(method, url, body, state.num, stats)
+        return self._read(response, method, path)
+
+    def _read(self, response: Response, method: str, path: str) -> Any:
         """Check a response (`protocol.read_response`), naming a wrong base URL as such."""
-        url = self.base_url + path
+        url = self._base_url + path
+        status, headers, data = response.status, response.headers, response.body
         try:
             return protocol.read_response(status, headers, data, method=method, url=url)
         except NotFoundError as error:
-            if error.status != 404 or not _wrong_endpoint(path, headers, data):
+            if error.status != 404 or not _wrong_endpoint(path, data):
                 raise
             # Still a NotFoundError, so that code (and tests) catching the 404 class keep
             # working; the message says that the base URL, not a call, is missing.
@@ -720,7 +695,12 @@ class AlohubSession:
         self.stats.records += len(result.items)  # handed to the caller as they are
         return result
 
+    def _internals(self) -> SessionInternals:
+        """The named ways in that `_recordings` and `_doctor` use (see SessionInternals)."""
+        return SessionInternals(self)
+
     def _check_usable(self) -> None:
+        """Raise RuntimeError if the session is closed."""
         if self._state is _State.CLOSED:
             raise RuntimeError("this AlohubSession is closed; create a new one")
 
@@ -882,7 +862,7 @@ class AlohubSession:
         Raises:
             ValueError: bad ``start``/``end``, before any request is sent.
         """
-        return await run_diagnosis(self, start, end)
+        return await run_diagnosis(self._internals(), start, end)
 
     # --- recordings ------------------------------------------------------------------------
 
@@ -916,7 +896,7 @@ class AlohubSession:
             APIConnectionError: the connection failed or stalled, after retries.
             OSError: the file cannot be written (e.g. its directory does not exist).
         """
-        return await recordings.download_recording(self, recording, destination)
+        return await recordings.download_recording(self._internals(), recording, destination)
 
     def open_recording(
         self, recording: recordings.RecordingSource
@@ -934,7 +914,7 @@ class AlohubSession:
         Returns:
             An async context manager yielding a `RecordingStream`.
         """
-        return recordings.open_recording(self, recording)
+        return recordings.open_recording(self._internals(), recording)
 
     def download_recordings(
         self,
@@ -971,4 +951,83 @@ class AlohubSession:
         if not folder.is_dir():
             raise ValueError(f"{folder} is not an existing directory")
         calls = self.iter_calls(start, end)
-        return recordings.download_recordings(self, calls, folder, limit, self._spawn)
+        return recordings.download_recordings(self._internals(), calls, folder, limit, self._spawn)
+
+
+class SessionInternals:
+    """What the recordings and doctor modules may use of a session beyond its public API.
+
+    The session hands one to `_recordings` and `_doctor` (`AlohubSession._internals`), so
+    they go through these named methods instead of reaching into its private attributes:
+    the session's state stays its own, and this class lists every way in. It holds no
+    state of its own and is cheap to make.
+    """
+
+    __slots__ = ("session",)
+
+    def __init__(self, session: AlohubSession) -> None:
+        #: The session itself, for its public configuration and `stats`.
+        self.session = session
+
+    @property
+    def tokens(self) -> TokenSource:
+        """The access-token source: ``ready``, ``get``, ``generation``, ``refresh``."""
+        return self.session._tokens
+
+    @property
+    def ssl(self) -> ssl_module.SSLContext | bool:
+        """The TLS setting requests are sent with (a CA bundle path already loaded)."""
+        return self.session._transport.ssl
+
+    @property
+    def converter(self) -> cattrs.Converter:
+        """The converter that structures this session's records."""
+        return self.session._converter
+
+    @property
+    def api_key(self) -> str:
+        """The API key (for the doctor's redaction of its capture; never print it)."""
+        return self.session._api_key
+
+    @property
+    def user_agent(self) -> str:
+        """The ``User-Agent`` every request carries."""
+        return self.session._user_agent
+
+    def check_usable(self) -> None:
+        """Raise RuntimeError if the session is closed."""
+        self.session._check_usable()
+
+    def slot(self) -> AbstractAsyncContextManager[None]:
+        """Hold one of the session's ``max_in_flight`` request slots for the block."""
+        return self.session._slot()
+
+    def count_retry(self, stats: Stats | None) -> None:
+        """Count a retry in the session's stats (and a walk's, if given)."""
+        self.session._count_retry(stats)
+
+    def credential_headers(self) -> dict[str, str]:
+        """``Authorization`` and ``X-ACCESS-TOKEN``, for the API's own origin only.
+
+        Await ``tokens.ready()`` first. Built here, so callers can pass them on without
+        naming them.
+        """
+        session = self.session
+        return protocol.credential_headers(session._api_key, session._tokens.current)
+
+    async def request(self, method: str, path: str, body: bytes | None = None) -> Any:
+        """Send an API request with the session's retries; return its decoded JSON body."""
+        return await self.session._request(method, path, body)
+
+    async def open_stream(self, url: URL, headers: Mapping[str, str], *, shown: str) -> Stream:
+        """Open a GET response to read in chunks; ``close()`` it when done.
+
+        See `Transport.open_stream`; the request is counted and rate limited as every
+        request of the session is.
+        """
+        session = self.session
+        session._open()
+        session._stats.requests += 1
+        if session._limiter is not None:
+            await session._limiter.acquire()
+        return await session._transport.open_stream(url, headers, shown=shown)

@@ -17,18 +17,36 @@ goes through all of them, page by page, keeping each page's result until the nex
 
 Each case runs ``repeat`` times, interleaved with the others; the best run counts (CPU-bound
 code on a shared machine: the minimum is the least disturbed measurement).
+
+Per request, the client's own CPU (``time.process_time``; the fake runs in its own process)
+for sequential detail ``GET``s, against the same request written with plain aiohttp
+(``client.get`` + ``read`` + ``json.loads``, headers built once):
+
+* ours, the request path: `SessionInternals.request` (slot, rate limit, token, headers,
+  retry loop, transport with the body cap, status and body checks, decoding), the goal
+  being at most 1.1x plain aiohttp;
+* ours, ``get_call``: the same plus checking and structuring the detail (informative).
+
+``python -m benchmarks.p2_cpu`` prints where the request path's time goes, from a cProfile
+of sequential requests (`request_path_profile`): the table in docs/performance.md.
 """
 
 from __future__ import annotations
 
+import asyncio
+import cProfile
 import gc
 import json
+import pstats
 import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
+import aiohttp
+
+from alohub_async import AlohubSession
 from alohub_async import _protocol as protocol
 from alohub_async._converter import get_converter, structure_records
 from alohub_async._timeutil import parse_timestamp
@@ -36,6 +54,7 @@ from alohub_async.models import CallRecord, Direction
 from alohub_async.testing import CallDataset, Envelope
 
 from ._common import END, START, TZ_NAME, Result, Row, fmt_rate
+from ._server import FakeServer
 
 try:
     import orjson
@@ -46,6 +65,8 @@ NAME = "P2 per-record CPU"
 PAGE = 100
 GOAL_VS_PYDANTIC = 2.0
 GOAL_VS_HAND = 0.5
+#: Our request path's client CPU per request, at most this many times plain aiohttp's.
+GOAL_VS_AIOHTTP = 1.1
 
 _DIRECTIONS = {
     "0": Direction.INBOUND,
@@ -228,7 +249,68 @@ LABELS = {
 }
 
 
-def run(*, records: int = 100_000, repeat: int = 5) -> Result:
+async def _request_cpu(server: FakeServer, requests: int, repeat: int) -> dict[str, float]:
+    """Best client CPU seconds per request of each case, interleaved ``repeat`` times."""
+    async with (
+        AlohubSession(**server.session_kwargs(max_retries=0)) as alohub,
+        aiohttp.ClientSession() as plain,
+    ):
+        call_id = (await alohub.get_calls_page(START, END, page_size=1)).items[0].call_id
+        path = protocol.detail_path(call_id)
+        url = server.url + path
+        # What a plain script sends: the same headers, built once.
+        headers = protocol.request_headers(
+            server.api_key, server.access_token, "bench", json_body=False
+        )
+        internals = alohub._internals()  # the request path without structuring
+        loads = json.loads
+
+        async def aiohttp_get() -> object:
+            async with plain.get(url, headers=headers) as response:
+                body = await response.read()
+                if response.status != 200:
+                    raise RuntimeError(f"HTTP {response.status}")
+                return loads(body)
+
+        cases: dict[str, Callable[[], Any]] = {
+            "aiohttp": aiohttp_get,
+            "request": lambda: internals.request("GET", path),
+            "get_call": lambda: alohub.get_call(call_id),
+        }
+        best = {key: float("inf") for key in cases}
+        for _ in range(repeat):
+            for key, case in cases.items():
+                for _ in range(20):  # warm the pool and the code paths
+                    await case()
+                gc.collect()
+                started = time.process_time()
+                for _ in range(requests):
+                    await case()
+                best[key] = min(best[key], (time.process_time() - started) / requests)
+        return best
+
+
+def request_rows(*, requests: int = 2_000, repeat: int = 5) -> tuple[list[Row], dict[str, float]]:
+    """Measure the per-request client CPU against plain aiohttp; return rows and numbers."""
+    with FakeServer(calls=100, cache_size=100) as server:
+        best = asyncio.run(_request_cpu(server, requests, repeat))
+    base = best["aiohttp"]
+    labels = {
+        "aiohttp": "per request: plain aiohttp GET + json.loads (baseline)",
+        "request": "per request: ours, request path (no structuring)",
+        "get_call": "per request: ours, get_call (info)",
+    }
+    rows = []
+    for key, label in labels.items():
+        row = Row(NAME, label, f"{best[key] * 1e6:.0f} us CPU", f"x{best[key] / base:.2f} aiohttp")
+        if key == "request":
+            row.goal = f"<= {GOAL_VS_AIOHTTP:g}x plain aiohttp"
+            row.ok = best[key] <= GOAL_VS_AIOHTTP * base
+        rows.append(row)
+    return rows, best
+
+
+def run(*, records: int = 100_000, repeat: int = 5, requests: int = 2_000) -> Result:
     tz = ZoneInfo(TZ_NAME)
     bodies = make_bodies(records)
     fns = cases(tz)
@@ -272,4 +354,80 @@ def run(*, records: int = 100_000, repeat: int = 5) -> Result:
     )
     if orjson is None:
         result.notes.append("orjson is not installed: its rows are skipped")
+    rows, per_request = request_rows(requests=requests, repeat=repeat)
+    result.rows.extend(rows)
+    result.data["per_request_cpu"] = per_request
+    result.notes.append(
+        f"per request: {requests:,} sequential detail GETs a run, client CPU only "
+        f"(process_time; the fake runs in its own process), best of {repeat}"
+    )
     return result
+
+
+#: The parts of the request path, each a function's cumulative time minus its parts'.
+_PATH_PARTS = (
+    ("session: open check, retry set-up, token check", "_session.py", "_request"),
+    ("session: slot, rate limit, stats, log level", "_session.py", "_send"),
+    ("transport: aiohttp request, headers, socket I/O", "_transport.py", "send"),
+    ("transport: body read with the size cap", "_transport.py", "_read"),
+    ("checks: status, decode_json, body codes", "_session.py", "_read"),
+)
+
+
+def request_path_profile(requests: int = 3_000) -> list[tuple[str, float]]:
+    """Profile sequential detail requests; return (part, profiled us per request) rows.
+
+    cProfile inflates small calls, so the proportions, not the microseconds, are what
+    the table is for. The event loop's own share (polling, callbacks) is the rest.
+    """
+
+    async def work(server: FakeServer) -> pstats.Stats:
+        async with AlohubSession(**server.session_kwargs(max_retries=0)) as alohub:
+            call_id = (await alohub.get_calls_page(START, END, page_size=1)).items[0].call_id
+            path = protocol.detail_path(call_id)
+            internals = alohub._internals()
+            for _ in range(50):
+                await internals.request("GET", path)
+            profiler = cProfile.Profile(time.process_time)  # CPU, not waiting
+            profiler.enable()
+            for _ in range(requests):
+                await internals.request("GET", path)
+            profiler.disable()
+            return pstats.Stats(profiler)
+
+    with FakeServer(calls=100, cache_size=100) as server:
+        stats = asyncio.run(work(server))
+    table: dict[tuple[str, str], float] = {}
+    for (file, _, name), row in stats.stats.items():  # type: ignore[attr-defined]
+        key = (file.rsplit("/", 1)[-1], name)
+        if key in {(f, n) for _, f, n in _PATH_PARTS}:
+            table[key] = table.get(key, 0.0) + row[3]  # cumulative seconds
+    total = stats.total_tt  # type: ignore[attr-defined]
+    request = table[("_session.py", "_request")]
+    send = table[("_session.py", "_send")]
+    transport = table[("_transport.py", "send")]
+    body = table[("_transport.py", "_read")]
+    checks = table[("_session.py", "_read")]
+    seconds = {
+        "_request": request - send - checks,
+        "_send": send - transport,
+        "send": transport - body,
+        "_read@_transport.py": body,
+        "_read@_session.py": checks,
+    }
+    rows = [
+        (_PATH_PARTS[0][0], seconds["_request"]),
+        (_PATH_PARTS[1][0], seconds["_send"]),
+        (_PATH_PARTS[2][0], seconds["send"]),
+        (_PATH_PARTS[3][0], seconds["_read@_transport.py"]),
+        (_PATH_PARTS[4][0], seconds["_read@_session.py"]),
+        ("event loop: polling, callbacks, wake-ups", total - request),
+    ]
+    return [(part, value / requests * 1e6) for part, value in rows]
+
+
+if __name__ == "__main__":
+    parts = request_path_profile()
+    whole = sum(us for _, us in parts)
+    for part, us in parts:
+        print(f"{part:50s} {us:7.1f} us  {us / whole:6.1%}")

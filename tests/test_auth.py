@@ -115,13 +115,15 @@ async def test_already_expiring_token_is_used_not_refetched() -> None:
     assert provider.calls == 1
 
 
-async def test_token_refreshed_when_it_nears_expiry() -> None:
+async def test_token_refreshed_when_it_nears_expiry(monkeypatch: pytest.MonkeyPatch) -> None:
     """A JWT that was fresh when fetched is replaced once it comes within 60 s of exp."""
     first, second = jwt(time.time() + 3600, "first"), jwt(time.time() + 7200, "second")
     provider = Provider(first, second)
     source = TokenSource(provider)
     assert await source.get() == first
-    source._expires_at = time.time() + 10  # the first token is now about to expire
+    # Move the clock to 10 s before the first token's exp: it is now about to expire.
+    later = time.time() + 3600 - 10
+    monkeypatch.setattr(time, "time", lambda: later)
     assert await source.get() == second
     assert provider.calls == 2
 

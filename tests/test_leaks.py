@@ -40,19 +40,6 @@ Kind = Literal["calls", "pages", "details"]
 # --- what to look at ----------------------------------------------------------------------
 
 
-def checked_out(client: aiohttp.ClientSession) -> int:
-    """Connections of ``client`` in use by a request right now (idle pooled ones excluded).
-
-    aiohttp has no public count: ``BaseConnector._acquired`` is the set of protocols handed
-    out and not yet released (its public ``limit`` is what that set is checked against).
-    """
-    connector = client.connector
-    if connector is None:  # the session is closed
-        return 0
-    acquired: set[Any] = connector._acquired
-    return len(acquired)
-
-
 async def until(condition: Callable[[], bool], seconds: float = SETTLE) -> bool:
     """Wait until ``condition()`` holds, at most ``seconds``; tell whether it does."""
     deadline = time.monotonic() + seconds
@@ -63,20 +50,26 @@ async def until(condition: Callable[[], bool], seconds: float = SETTLE) -> bool:
     return True
 
 
-def request_counter() -> tuple[list[str], aiohttp.TraceConfig]:
-    """A TraceConfig that notes the URL of every request aiohttp starts, client side."""
+def request_counter() -> tuple[list[str], set[aiohttp.ClientSession], aiohttp.TraceConfig]:
+    """A TraceConfig that notes the URL of every request aiohttp starts, client side.
+
+    It also notes the aiohttp session each request went through: the public way to see
+    the one an AlohubSession created for itself.
+    """
     started: list[str] = []
+    clients: set[aiohttp.ClientSession] = set()
 
     async def on_request_start(
-        _session: aiohttp.ClientSession,
+        session: aiohttp.ClientSession,
         _context: object,
         params: aiohttp.TraceRequestStartParams,
     ) -> None:
         started.append(str(params.url))
+        clients.add(session)
 
     trace = aiohttp.TraceConfig()
     trace.on_request_start.append(on_request_start)
-    return started, trace
+    return started, clients, trace
 
 
 @contextlib.contextmanager
@@ -195,7 +188,7 @@ async def check_stop(stop: Stop) -> None:
         async with FakeAlohub(calls=stop.calls, latency=stop.latency) as fake:
             if stop.fault_rate:
                 fake.error_rate(stop.fault_rate, Fault.status(503, html=True))
-            started, trace = request_counter()
+            started, clients, trace = request_counter()
             http = aiohttp.ClientSession(trace_configs=[trace]) if stop.borrowed else None
             try:
 
@@ -212,19 +205,17 @@ async def check_stop(stop: Stop) -> None:
                     access_token=provider if stop.token_provider else fake.access_token,
                 )
                 async with alohub:
-                    client = alohub._client
-                    assert client is not None
                     await stop_walk(stop, alohub)
                     assert await until(lambda: not client_tasks()), client_tasks()
                     sent = len(started)
                     await asyncio.sleep(QUIET)
                     assert len(started) == sent, "a request was sent after the walk ended"
                     assert fake.counters.requests <= sent
-                if stop.borrowed:
-                    assert not client.closed
-                    assert checked_out(client) == 0
-                else:
-                    assert client.closed
+                assert alohub.connections_in_use == 0
+                if http is not None:
+                    assert not http.closed
+                else:  # the aiohttp session the AlohubSession created (if it sent anything)
+                    assert all(client.closed for client in clients)
                 assert await until(lambda: fake.counters.in_flight == 0)
             finally:
                 if http is not None:
@@ -250,20 +241,21 @@ async def test_borrowed_session_has_no_connection_checked_out_after_close() -> N
             async for _ in alohub.iter_calls(START, END):
                 break
         assert not http.closed
-        assert checked_out(http) == 0
+        assert alohub.connections_in_use == 0
         assert await until(lambda: not client_tasks())
 
 
 async def test_owned_session_closes_its_connector() -> None:
     """The ClientSession an AlohubSession created is closed with it, mid-walk or not."""
+    _, clients, trace = request_counter()
     async with FakeAlohub(calls=200, latency=0.002) as fake:
-        async with fake.session(page_size=10, concurrency=6) as alohub:
-            client = alohub._client
+        async with fake.session(page_size=10, concurrency=6, trace_configs=[trace]) as alohub:
             walk = alohub.iter_calls(START, END)
             await walk.__anext__()
             await walk.aclose()
-        assert alohub._client is None
-        assert client is not None and client.closed
+        assert alohub.connections_in_use == 0
+        assert len(clients) == 1
+        assert all(client.closed for client in clients)
 
 
 async def test_walk_closed_before_its_first_step_sends_nothing() -> None:
@@ -374,7 +366,7 @@ async def test_closing_the_session_under_an_open_walk_cancels_it() -> None:
             walk = alohub.iter_calls(START, END)
             await walk.__anext__()
         assert not client_tasks()
-        assert checked_out(http) == 0
+        assert alohub.connections_in_use == 0
         with pytest.raises(RuntimeError, match="closed"):
             async for _ in walk:
                 pass

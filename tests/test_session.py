@@ -134,6 +134,22 @@ def test_repr_hides_secrets() -> None:
 # --- lifecycle --------------------------------------------------------------------------
 
 
+def client_spy() -> tuple[set[aiohttp.ClientSession], aiohttp.TraceConfig]:
+    """A TraceConfig noting the aiohttp session each request goes through.
+
+    aiohttp's public trace hooks receive it: the way to see, from outside, the one an
+    AlohubSession created for itself.
+    """
+    clients: set[aiohttp.ClientSession] = set()
+
+    async def on_request_start(client: aiohttp.ClientSession, *_: object) -> None:
+        clients.add(client)
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(on_request_start)
+    return clients, trace
+
+
 async def test_close_is_idempotent() -> None:
     """close() may be called any number of times."""
     alohub = AlohubSession(api_key="k", access_token="t", base_url=BASE_URL)
@@ -144,31 +160,35 @@ async def test_close_is_idempotent() -> None:
 
 async def test_concurrent_closes_all_wait_for_the_close() -> None:
     """A close() called while another is under way returns only once closing is done."""
+    clients, trace = client_spy()
     async with FakeAlohub(calls=500, latency=0.05) as fake:
-        alohub = fake.session(page_size=10)
+        alohub = fake.session(page_size=10, trace_configs=[trace])
         walk = alohub.iter_calls(FAKE_START, FAKE_END)
         await walk.__anext__()  # leaves page requests in flight
-        client = alohub._client
+        assert alohub.connections_in_use > 0
         first = asyncio.ensure_future(alohub.close())
         await asyncio.sleep(0)
         await alohub.close()
-        assert client is not None and client.closed
+        assert len(clients) == 1
+        assert all(client.closed for client in clients)
+        assert alohub.connections_in_use == 0
         await first
 
 
 async def test_cancelled_close_still_closes() -> None:
     """Cancelling close() does not leave the owned aiohttp session open."""
+    clients, trace = client_spy()
     async with FakeAlohub(calls=5) as fake:
-        alohub = fake.session()
+        alohub = fake.session(trace_configs=[trace])
         await alohub.get_calls_page(FAKE_START, FAKE_END)
-        client = alohub._client
         closing = asyncio.ensure_future(alohub.close())
         await asyncio.sleep(0)
         closing.cancel()
         with pytest.raises(asyncio.CancelledError):
             await closing
         await alohub.close()
-        assert client is not None and client.closed
+        assert len(clients) == 1
+        assert all(client.closed for client in clients)
 
 
 async def test_closed_session_refuses_requests(mocked: aioresponses) -> None:
@@ -203,13 +223,15 @@ async def test_borrowed_client_session_is_not_closed(mocked: aioresponses) -> No
         assert not client.closed
 
 
-async def test_owned_client_session_is_closed(mocked: aioresponses) -> None:
+async def test_owned_client_session_is_closed() -> None:
     """The aiohttp session the client created is closed with it."""
-    mocked.get(DETAIL_URL, payload=RECORD)
-    async with AlohubSession(api_key="k", access_token="t", base_url=BASE_URL) as alohub:
-        await alohub.get_call(CALL_ID)
-        client = alohub._client
-    assert client is not None and client.closed
+    clients, trace = client_spy()
+    async with FakeAlohub(calls=5) as fake:
+        async with fake.session(trace_configs=[trace]) as alohub:
+            await alohub.get_calls_page(FAKE_START, FAKE_END)
+            assert not any(client.closed for client in clients)
+    assert len(clients) == 1
+    assert all(client.closed for client in clients)
 
 
 async def test_usable_without_async_with(mocked: aioresponses) -> None:

@@ -54,6 +54,7 @@ _JSON_UNSAFE: Final = re.compile(f"[{_UNSAFE_BEYOND_C0}]")
 # sends data away, or a DDE payload such as =cmd|' /C calc'!A0. Some importers drop a
 # leading tab or CR and then read the formula behind it.
 _FORMULA_START: Final = ("=", "@", "+", "-", "\t", "\r")
+_FORMULA_FIRST: Final = frozenset(_FORMULA_START)
 # A sign is harmless when it starts a number or a phone number (+84901234567, -12.5): with
 # no letter there can be no function or reference. Checking only the character after the
 # sign would let "-2+3+cmd|' /C calc'!A0" through, so the whole cell must look like one.
@@ -300,5 +301,6 @@ def csv_row(record: CallRecord, *, raw: bool = False, defuse_formulas: bool = Tr
     if raw:
         cells.append(_cell(dict(record.raw)))
     if defuse_formulas:
-        cells = [_defuse_formula(cell) for cell in cells]
+        # Most cells start with none of the characters: test the first one before calling.
+        cells = [_defuse_formula(cell) if cell[:1] in _FORMULA_FIRST else cell for cell in cells]
     return cells

@@ -7,7 +7,7 @@ shape) and what their tenant actually returns, in a form they can attach to a bu
 Nothing here has rules of its own about the wire format: the envelope is read by
 ``_protocol.read_list``/``read_detail`` (and only *located* afterwards), records by the
 session's converter, and the field table, aliases and value readers are those of
-``_converter`` read at run time, so the report always describes what the client does.
+``_readers`` read at run time, so the report always describes what the client does.
 
 The redacted capture keeps every key and every value's JSON type, since they are the point,
 and replaces values that may be personal (phone numbers, names, free text, ids) by
@@ -35,6 +35,7 @@ import attrs
 
 from . import _converter as conv
 from . import _protocol as protocol
+from . import _readers as readers
 from ._auth import jwt_expiry
 from ._timeutil import TimeInput, resolve_range, to_wire
 from .errors import (
@@ -497,12 +498,12 @@ def _json_text(value: object) -> str:
 def _readers(tz: tzinfo) -> dict[str, Callable[[Any], Any]]:
     """The converter's own value readers per field kind, so "usable" means the same thing."""
     return {
-        "id": conv._read_id,
-        "str": conv._read_str,
-        "ts": lambda value: conv._read_timestamp(value, tz),
-        "seconds": conv._read_seconds,
-        "direction": conv._read_direction,
-        "transcript": conv._read_transcript,
+        "id": readers._read_id,
+        "str": readers._read_str,
+        "ts": lambda value: readers._read_timestamp(value, tz),
+        "seconds": readers._read_seconds,
+        "direction": readers._read_direction,
+        "transcript": readers._read_transcript,
     }
 
 
@@ -514,7 +515,7 @@ def _field_table(
     fields = getattr(hook, "fields", None)
     if fields is not None:
         return tuple(fields)
-    return conv._DETAIL_FIELDS if issubclass(cls, CallDetail) else conv._RECORD_FIELDS
+    return readers._DETAIL_FIELDS if issubclass(cls, CallDetail) else readers._RECORD_FIELDS
 
 
 def _value_format(kind: str, value: object) -> str:
@@ -529,7 +530,9 @@ def _value_format(kind: str, value: object) -> str:
     if kind == "seconds":
         if isinstance(value, str):
             return (
-                "string of seconds" if conv._DIGITS.fullmatch(value.strip()) else "string H:MM:SS"
+                "string of seconds"
+                if readers._DIGITS.fullmatch(value.strip())
+                else "string H:MM:SS"
             )
         return type(value).__name__
     if kind == "transcript":
@@ -547,7 +550,7 @@ def _transcript_shape(value: object, depth: int = 0) -> str:
     if value is None:
         return "null"
     if isinstance(value, str):
-        decoded = conv._decode_json(value) if depth < 2 else None
+        decoded = readers._decode_json(value) if depth < 2 else None
         if decoded is not None:
             return f"JSON text of {_transcript_shape(decoded, depth + 1)}"
         return "plain text" if value.strip() else "empty text"
@@ -585,10 +588,10 @@ class _FieldTally:
         by_alias: dict[str, list[Any]] = {}
         for key in record:
             if isinstance(key, str):
-                by_alias.setdefault(conv.fold_key(key), []).append(key)
+                by_alias.setdefault(readers.fold_key(key), []).append(key)
         read_aliases = {alias for _, _, aliases in table for alias in aliases}
         for key in record:
-            if not isinstance(key, str) or conv.fold_key(key) not in read_aliases:
+            if not isinstance(key, str) or readers.fold_key(key) not in read_aliases:
                 self.unread.setdefault(str(key), None)
         for name, kind, aliases in table:
             if name not in self.sources:
@@ -712,7 +715,7 @@ def _redact_record(record: Any, table: Sequence[tuple[str, str, tuple[str, ...]]
     }
     out: dict[str, Any] = {}
     for key, value in record.items():
-        folded = conv.fold_key(key) if isinstance(key, str) else ""
+        folded = readers.fold_key(key) if isinstance(key, str) else ""
         keep = folded in kept and not isinstance(value, (Mapping, list, tuple))
         out[str(key)] = _redact_value(value, keep)
     return out
@@ -946,7 +949,7 @@ def _first_alias_value(
 ) -> object:
     """The raw value of the first key, in alias order, that the field ``name`` reads."""
     aliases = next((aliases for field, _, aliases in table if field == name), ())
-    folded = {conv.fold_key(key): key for key in reversed(list(record)) if isinstance(key, str)}
+    folded = {readers.fold_key(key): key for key in reversed(list(record)) if isinstance(key, str)}
     for alias in aliases:
         if alias in folded:
             return record[folded[alias]]

@@ -13,22 +13,30 @@ output with, so a script that calls them writes exactly what the CLI writes:
 * `csv_header` and `csv_row` are the header and the cells of one CSV row, for
   ``csv.writer``; cells a spreadsheet would run as a formula are defused by default.
 
-The dict is built field by field from a per-class plan, not through a generic unstructure
-pass: bulk export calls this once per record, so the per-record work is kept to a loop over
-the fields.
+Bulk export calls these once per record, so all three read a record through one per-class
+plan (its field names and a getter reading them all at once) and handle the common values
+(plain strings, ``None``, numbers, datetimes, the direction) inline; anything else goes
+through the general `to_dict` rules. `to_json_line` writes the line itself, each value as
+``json.dumps`` spells it, so the text is exactly ``json.dumps(to_dict(record),
+ensure_ascii=False)`` (then made safe to show) without building the dict first. orjson is
+not used here even when installed: it writes only compact separators and refuses lone
+surrogates, so it could not give the same bytes.
 """
 
 from __future__ import annotations
 
 import enum
 import json
+import math
+import operator
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Final
 
 import attrs
 
-from alohub_async.models import CallRecord, Transcript, TranscriptSegment
+from alohub_async.models import CallRecord, Direction, Transcript, TranscriptSegment
 
 __all__ = ["csv_header", "csv_row", "to_dict", "to_json_line"]
 
@@ -46,6 +54,7 @@ _JSON_UNSAFE: Final = re.compile(f"[{_UNSAFE_BEYOND_C0}]")
 # sends data away, or a DDE payload such as =cmd|' /C calc'!A0. Some importers drop a
 # leading tab or CR and then read the formula behind it.
 _FORMULA_START: Final = ("=", "@", "+", "-", "\t", "\r")
+_FORMULA_FIRST: Final = frozenset(_FORMULA_START)
 # A sign is harmless when it starts a number or a phone number (+84901234567, -12.5): with
 # no letter there can be no function or reference. Checking only the character after the
 # sign would let "-2+3+cmd|' /C calc'!A0" through, so the whole cell must look like one.
@@ -92,15 +101,49 @@ def _transcript_dict(transcript: Transcript) -> dict[str, Any]:
     }
 
 
-# The fields of each record class, ``raw`` last and apart, resolved once per class.
-_PLANS: dict[type[CallRecord], tuple[str, ...]] = {}
+# json.dumps(..., ensure_ascii=False) spells strings with this (the C encoder), and nested
+# values with an encoder like this one, built once instead of per call.
+_encode_str: Final[Callable[[str], str]] = json.encoder.encode_basestring
+_ENCODER: Final = json.JSONEncoder(ensure_ascii=False)
+# Reading an enum member's .value is a slow property call (before Python 3.12): looked up.
+_DIRECTION_VALUES: Final[dict[Direction, str]] = {member: member.value for member in Direction}
+_DIRECTION_JSON: Final = {member: _encode_str(text) for member, text in _DIRECTION_VALUES.items()}
+
+
+@attrs.frozen
+class _Plan:
+    """How to read one record class: its field names (``raw`` apart) and JSON key prefixes."""
+
+    names: tuple[str, ...]
+    #: Returns the fields' values as a tuple, in ``names`` order.
+    values: Callable[[CallRecord], tuple[Any, ...]]
+    #: ``{"name": `` for the first field, ``, "name": `` for the others.
+    prefixes: tuple[str, ...]
+
+
+_PLANS: dict[type[CallRecord], _Plan] = {}
+
+
+def _plan(cls: type[CallRecord]) -> _Plan:
+    """Return the plan of a record class, built on first use."""
+    plan = _PLANS.get(cls)
+    if plan is None:
+        names = tuple(field.name for field in attrs.fields(cls) if field.name != _RAW)
+        getter = operator.attrgetter(*names)
+        prefixes = tuple(
+            f"{', ' if i else '{'}{_encode_str(name)}: " for i, name in enumerate(names)
+        )
+        plan = _PLANS[cls] = _Plan(names, getter, prefixes)
+    return plan
 
 
 def _fields(cls: type[CallRecord]) -> tuple[str, ...]:
-    names = _PLANS.get(cls)
-    if names is None:
-        names = _PLANS[cls] = tuple(field.name for field in attrs.fields(cls) if field.name != _RAW)
-    return names
+    return _plan(cls).names
+
+
+def _check(record: object) -> None:
+    if not isinstance(record, CallRecord):
+        raise TypeError(f"expected a CallRecord or CallDetail, got {type(record).__name__}")
 
 
 def _value(value: Any) -> Any:
@@ -133,9 +176,9 @@ def to_dict(record: CallRecord, *, raw: bool = False) -> dict[str, Any]:
     Raises:
         TypeError: When ``record`` is not a `CallRecord` (or `CallDetail`).
     """
-    if not isinstance(record, CallRecord):
-        raise TypeError(f"expected a CallRecord or CallDetail, got {type(record).__name__}")
-    result = {name: _value(getattr(record, name)) for name in _fields(type(record))}
+    _check(record)
+    plan = _plan(type(record))
+    result = dict(zip(plan.names, map(_value, plan.values(record)), strict=True))
     if raw:
         result[_RAW] = dict(record.raw)
     return result
@@ -158,7 +201,33 @@ def to_json_line(record: CallRecord, *, raw: bool = False) -> str:
     Raises:
         TypeError: When ``record`` is not a `CallRecord` (or `CallDetail`).
     """
-    return _json_text(to_dict(record, raw=raw)) + "\n"
+    _check(record)
+    plan = _plan(type(record))
+    line = "".join(map(operator.add, plan.prefixes, map(_json_value, plan.values(record))))
+    if raw:
+        # Each value was made safe as it was spelled; the server's record is done here.
+        line += f', "{_RAW}": {_JSON_UNSAFE.sub(_json_escape, _ENCODER.encode(dict(record.raw)))}'
+    return line + "}\n"
+
+
+def _json_value(value: Any) -> str:
+    """Spell one field's value exactly as ``json.dumps(_value(value), ensure_ascii=False)``."""
+    cls = value.__class__
+    if cls is str:
+        text = _encode_str(value)
+        # Every character _JSON_UNSAFE matches is beyond ASCII: most values skip the regex.
+        return text if value.isascii() else _JSON_UNSAFE.sub(_json_escape, text)
+    if value is None:
+        return "null"
+    if cls is Direction:
+        return _DIRECTION_JSON[value]
+    if cls is datetime:
+        return f'"{value.isoformat()}"'  # ISO text is ASCII: nothing to escape
+    if cls is float and math.isfinite(value):
+        return float.__repr__(value)
+    if cls is int:
+        return int.__repr__(value)
+    return _ENCODER.encode(_value(value))
 
 
 def csv_header(cls: type[CallRecord] = CallRecord, *, raw: bool = False) -> list[str]:
@@ -193,6 +262,20 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _cell_of(value: Any) -> str:
+    """Write one field's value as a CSV cell: ``_cell(_value(value))``, common types inline."""
+    cls = value.__class__
+    if cls is str:
+        return value  # type: ignore[no-any-return]
+    if value is None:
+        return ""
+    if cls is datetime:
+        return value.isoformat()  # type: ignore[no-any-return]
+    if cls is Direction:
+        return _DIRECTION_VALUES[value]
+    return _cell(_value(value))
+
+
 def csv_row(record: CallRecord, *, raw: bool = False, defuse_formulas: bool = True) -> list[str]:
     """Return the cells of one CSV row of a call record or detail, for ``csv.writer``.
 
@@ -213,7 +296,11 @@ def csv_row(record: CallRecord, *, raw: bool = False, defuse_formulas: bool = Tr
     Raises:
         TypeError: When ``record`` is not a `CallRecord` (or `CallDetail`).
     """
-    cells = [_cell(value) for value in to_dict(record, raw=raw).values()]
+    _check(record)
+    cells = list(map(_cell_of, _plan(type(record)).values(record)))
+    if raw:
+        cells.append(_cell(dict(record.raw)))
     if defuse_formulas:
-        cells = [_defuse_formula(cell) for cell in cells]
+        # Most cells start with none of the characters: test the first one before calling.
+        cells = [_defuse_formula(cell) if cell[:1] in _FORMULA_FIRST else cell for cell in cells]
     return cells

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import linecache
+import traceback
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
@@ -15,22 +18,21 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from alohub_async._converter import (
-    _RECORD_FIELDS,
+from alohub_async._builders import (
     MAX_CACHED_KEYS,
     MAX_FIELD_SOURCES,
-    MAX_KEY_CHARS,
     MAX_PLANS,
-    MAX_RECORD_KEYS,
     MAX_SHAPES,
     _RecordHook,
-    fold_key,
+)
+from alohub_async._converter import (
     get_converter,
     make_converter,
     structure_detail,
     structure_records,
     unstructure,
 )
+from alohub_async._readers import _RECORD_FIELDS, MAX_KEY_CHARS, MAX_RECORD_KEYS, fold_key
 from alohub_async.errors import ResponseFormatError
 from alohub_async.models import (
     CallDetail,
@@ -39,6 +41,7 @@ from alohub_async.models import (
     Transcript,
     TranscriptSegment,
 )
+from alohub_async.serialization import to_dict
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 UTC = timezone.utc
@@ -335,17 +338,6 @@ def test_unusable_string_values_are_none(value: object) -> None:
     assert record({"callId": "x", "caller": value}).caller is None
 
 
-def test_strict_str_hook_refuses_none() -> None:
-    """``structure(None, str)`` is an error, not ``"None"`` as cattrs' default gives."""
-    with pytest.raises(ResponseFormatError):
-        CONVERTER.structure(None, str)
-
-
-def test_strict_str_hook_reads_numbers() -> None:
-    """``structure(342, str)`` gives ``"342"``."""
-    assert CONVERTER.structure(342, str) == "342"
-
-
 def test_str_subclass_values_become_plain_text() -> None:
     """A str subclass (an enum member, say) becomes a plain ``str`` of its value."""
     result = record({"callId": Direction.INBOUND, "status": Direction.OUTBOUND})
@@ -353,10 +345,12 @@ def test_str_subclass_values_become_plain_text() -> None:
     assert type(result.status) is str
 
 
-@pytest.mark.parametrize(("value", "expected"), [(None, None), ("", None), (5, "5"), ("a", "a")])
-def test_optional_str_hook(value: object, expected: str | None) -> None:
-    """``structure(x, str | None)`` gives ``None`` for null or blank and text otherwise."""
-    assert CONVERTER.structure(value, str | None) == expected  # type: ignore[arg-type]
+@pytest.mark.parametrize(
+    ("value", "expected"), [(None, None), ("", None), (5, "5"), (342, "342"), ("a", "a")]
+)
+def test_string_field_values(value: object, expected: str | None) -> None:
+    """A string field is ``None`` for null or blank (never ``"None"``), text otherwise."""
+    assert record({"callId": "x", "caller": value}).caller == expected
 
 
 # --- call id ---------------------------------------------------------------------------------
@@ -458,12 +452,11 @@ def test_unreadable_timestamp_is_none_and_kept_raw(value: object) -> None:
     assert result.raw["callStartTime"] is value
 
 
-def test_datetime_hooks() -> None:
-    """``structure(x, datetime)`` reads or fails cleanly; ``datetime | None`` gives ``None``."""
-    assert CONVERTER.structure("2026-01-21 10:00:00", datetime) == TEN_AM_VN
-    assert CONVERTER.structure("nope", datetime | None) is None  # type: ignore[arg-type]
-    with pytest.raises(ResponseFormatError):
-        CONVERTER.structure("nope", datetime)
+def test_timestamp_field_reads_or_is_none() -> None:
+    """A timestamp field reads the server's wall clock; an unreadable one is ``None``."""
+    row = {"callId": "x", "callStartTime": "2026-01-21 10:00:00", "callEndtime": "nope"}
+    result = record(row)
+    assert (result.started_at, result.ended_at) == (TEN_AM_VN, None)
 
 
 # --- duration --------------------------------------------------------------------------------
@@ -541,10 +534,10 @@ def test_absent_direction_is_unknown() -> None:
     assert record({"callId": "x"}).direction is Direction.UNKNOWN
 
 
-def test_direction_hook() -> None:
-    """``structure(x, Direction)`` never fails: unknown values are UNKNOWN."""
-    assert CONVERTER.structure("out", Direction) is Direction.OUTBOUND
-    assert CONVERTER.structure({"weird": 1}, Direction) is Direction.UNKNOWN
+def test_direction_field_never_fails() -> None:
+    """A direction reads its words; any other value is UNKNOWN, never an error."""
+    assert record({"callId": "x", "direction": "out"}).direction is Direction.OUTBOUND
+    assert record({"callId": "x", "direction": {"weird": 1}}).direction is Direction.UNKNOWN
 
 
 # --- raw and whole records -------------------------------------------------------------------
@@ -695,11 +688,10 @@ def test_mapping_rows_are_accepted() -> None:
 
 
 def test_structure_through_the_converter() -> None:
-    """``converter.structure`` builds records, details and transcripts through registered hooks."""
+    """``converter.structure`` builds records and details through the registered hooks."""
     row = sample("list_camel")
     assert CONVERTER.structure(row, CallRecord) == record(row)
     assert type(CONVERTER.structure(row, CallDetail)) is CallDetail
-    assert CONVERTER.structure("hi", Transcript) == Transcript(text="hi")
 
 
 def test_record_does_not_read_transcript() -> None:
@@ -899,17 +891,12 @@ def test_deeply_nested_json_string_stays_text() -> None:
     assert transcript.text == text
 
 
-def test_transcript_hooks() -> None:
-    """``structure(x, Transcript)`` fails cleanly on nothing; ``Transcript | None`` gives None."""
-    assert CONVERTER.structure(None, Transcript | None) is None  # type: ignore[arg-type]
-    assert CONVERTER.structure({"text": "a"}, Transcript | None) == Transcript(  # type: ignore[arg-type]
-        text="a"
-    )
-    with pytest.raises(ResponseFormatError):
-        CONVERTER.structure(None, Transcript)
-    assert CONVERTER.structure({"content": "A"}, TranscriptSegment) == TranscriptSegment(text="A")
-    with pytest.raises(ResponseFormatError):
-        CONVERTER.structure(5, TranscriptSegment)
+def test_transcript_field_values() -> None:
+    """A null transcript is ``None``; objects and segments use the tolerant keys."""
+    assert detail({"callId": "x", "transcript": None}).transcript is None
+    assert detail({"callId": "x", "transcript": {"text": "a"}}).transcript == Transcript(text="a")
+    segments = detail({"callId": "x", "transcript": [{"content": "A"}, 5]}).transcript
+    assert segments == Transcript(text="A", segments=(TranscriptSegment(text="A"),))
 
 
 # --- details ---------------------------------------------------------------------------------
@@ -979,6 +966,13 @@ def test_unstructure_detail_includes_transcript() -> None:
         "end": 1.5,
     }
     assert json.loads(json.dumps(out)) == out
+
+
+def test_unstructure_is_the_public_serialization() -> None:
+    """The converter's output is `to_dict`'s: one implementation for both."""
+    for one in (record(sample("list_camel")), detail(sample("detail_segments"))):
+        assert unstructure(CONVERTER, one) == to_dict(one)
+        assert list(unstructure(CONVERTER, one)) == list(to_dict(one))
 
 
 def test_unstructure_keeps_none_fields() -> None:
@@ -1106,15 +1100,19 @@ def test_wide_records_are_not_cached() -> None:
     assert len(plan_cache(converter, CallRecord).plans) == 0
 
 
-def test_generated_builders_are_bounded() -> None:
-    """More record shapes than the bound never grow the builder cache past it."""
-    converter = make_converter(VN)
+def _many_shapes() -> list[dict[str, Any]]:
+    """Rows of twice as many builder shapes as the cache keeps (optional fields on or off)."""
     optional = ["caller", "callee", "extension", "agent", "status", "customerName", "recording"]
-    rows = [
+    return [
         {"callId": str(n), **{key: "v" for bit, key in enumerate(optional) if n >> bit & 1}}
         for n in range(2 ** len(optional))
     ]
-    records = structure_records(converter, rows)
+
+
+def test_generated_builders_are_bounded() -> None:
+    """More record shapes than the bound never grow the builder cache past it."""
+    converter = make_converter(VN)
+    records = structure_records(converter, _many_shapes())
     assert records[-1].customer_name == "v"
     assert len(plan_cache(converter, CallRecord).factories) == MAX_SHAPES
 
@@ -1156,11 +1154,13 @@ def test_tz_never_changes_the_instant(tz: tzinfo, value: object) -> None:
     assert started.utcoffset() == tz.utcoffset(started.replace(tzinfo=None))
 
 
-def test_datetime_hook_uses_both_zones() -> None:
-    """``structure(x, datetime)`` reads naive times on the server clock too."""
-    converter = make_converter(UTC, VN)
-    assert converter.structure("2026-01-21 10:00:00", datetime) == TEN_AM_VN
-    assert converter.structure("2026-01-21 10:00:00", datetime).tzinfo is UTC
+def test_timestamps_use_both_zones() -> None:
+    """Naive times are read on the server clock and expressed in the session's zone."""
+    row = {"callId": "x", "callStartTime": "2026-01-21 10:00:00"}
+    started = structure_records(make_converter(UTC, VN), [row])[0].started_at
+    assert started == TEN_AM_VN
+    assert started is not None
+    assert started.tzinfo is UTC
 
 
 def test_get_converter_differs_between_tz() -> None:
@@ -1176,9 +1176,9 @@ def test_make_converter_returns_independent_converters() -> None:
     first, second = make_converter(VN), make_converter(VN)
     assert first is not second
     assert first is not cattrs.global_converter
-    first.register_structure_hook(Transcript, lambda obj, _: Transcript(text="patched"))
-    assert second.structure("hi", Transcript) == Transcript(text="hi")
     assert plan_cache(first, CallRecord) is not plan_cache(second, CallRecord)
+    first.register_structure_hook(CallRecord, lambda obj, cls: cls(call_id="patched"))
+    assert structure_records(second, [{"callId": "x"}])[0].call_id == "x"
 
 
 class _UnhashableTz(tzinfo):
@@ -1218,8 +1218,9 @@ def test_replaced_record_hook_is_used_and_guarded() -> None:
 
 
 def test_global_converter_is_untouched() -> None:
-    """Building converters leaves cattrs' global converter with its own str hook."""
+    """Building converters registers nothing on cattrs' global converter."""
     make_converter(VN)
+    assert not isinstance(cattrs.global_converter.get_structure_hook(CallRecord), _RecordHook)
     assert cattrs.global_converter.structure(None, str) == "None"
 
 
@@ -1254,3 +1255,46 @@ def test_builder_matches_the_attrs_constructor(cls: type[CallRecord], row: dict[
     assert built.raw is row
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         built.call_id = "other"  # type: ignore[misc]
+
+
+# --- generated source in tracebacks ----------------------------------------------------------
+
+
+class _Boom(str):
+    """A string whose ``strip`` fails, to raise from inside a generated builder."""
+
+    __slots__ = ()
+
+    def strip(self, chars: str | None = None) -> str:
+        raise LookupError("boom")
+
+
+def test_builder_source_shows_in_tracebacks() -> None:
+    """A traceback through a generated builder shows its source lines (linecache)."""
+    with pytest.raises(ResponseFormatError) as info:
+        structure_records(make_converter(VN), [{"callId": "x", "caller": _Boom("1")}])
+    cause = info.value.__cause__
+    assert isinstance(cause, LookupError)
+    frames = traceback.extract_tb(cause.__traceback__)
+    builder = next(f for f in frames if f.filename.startswith("<alohub_async CallRecord builder"))
+    assert builder.line
+    assert builder.line == linecache.getline(builder.filename, builder.lineno or 0).strip()
+    assert "_str(v)" in builder.line
+    assert "def build(row):" in "".join(linecache.getlines(builder.filename))
+
+
+def test_builder_sources_leave_linecache_with_their_builders() -> None:
+    """Evicted builders, and those of a collected converter, drop their linecache entries."""
+    converter = make_converter(VN)
+    hook = plan_cache(converter, CallRecord)
+    structure_records(converter, _many_shapes()[:2])
+    first = next(iter(hook.filenames.values()))
+    structure_records(converter, _many_shapes())
+    names = list(hook.filenames.values())
+    assert len(names) == len(hook.factories) == MAX_SHAPES
+    assert first not in names
+    assert first not in linecache.cache
+    assert all(name in linecache.cache for name in names)
+    del converter, hook
+    gc.collect()
+    assert not any(name in linecache.cache for name in names)

@@ -18,7 +18,7 @@ import trustme
 from aiohttp import web
 
 from alohub_async import AlohubSession, Diagnosis
-from alohub_async._converter import _DETAIL_FIELDS, fold_key
+from alohub_async._readers import _DETAIL_FIELDS, fold_key
 from alohub_async.cli import ExitCode, run
 from alohub_async.testing import Envelope, FakeAlohub
 

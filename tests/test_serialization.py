@@ -217,3 +217,56 @@ async def test_cli_get_json_is_to_dict(
         detail = await alohub.get_call(call_id)
     out = await cli_output(fake, capsys, "calls", "get", call_id, "--json")
     assert json.loads(out) == to_dict(detail)
+
+
+# --- the fast paths write exactly what the general rules give ----------------------------------
+
+_HOSTILE = 'a\u202eb\x1b[31m\u2028\ud800"\\\t é'
+
+
+class _Zone(str):
+    """A str subclass value: takes the general path, not the inline one."""
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        make_record(),
+        make_record(raw={"k": _HOSTILE, "n": [1.5, None, True]}),
+        make_record(agent=_HOSTILE, caller="=1+2", duration=float("nan"), status=_Zone("+x")),
+        make_record(duration=10**20 * 1.0, hold_duration=0.1, started_at=None, callee=""),
+        make_record(direction=Direction.UNKNOWN, customer_name="Trần\u061cThị"),
+        make_detail(),
+    ],
+)
+@pytest.mark.parametrize("raw", [False, True])
+def test_json_line_and_csv_row_match_the_general_rules(record: CallRecord, raw: bool) -> None:
+    """`to_json_line` is `to_dict` through json.dumps, made safe; `csv_row` its cells."""
+    reference = json.dumps(to_dict(record, raw=raw), ensure_ascii=False)
+    for char in {
+        c
+        for c in reference
+        if re.match(r"[\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]", c)
+    }:
+        reference = reference.replace(char, f"\\u{ord(char):04x}")
+    assert to_json_line(record, raw=raw) == reference + "\n"
+    cells = [
+        ""
+        if v is None
+        else v
+        if isinstance(v, str)
+        else json.dumps(v, ensure_ascii=False)
+        if isinstance(v, (dict, list))
+        else str(v)
+        for v in to_dict(record, raw=raw).values()
+    ]
+    assert csv_row(record, raw=raw, defuse_formulas=False) == [
+        re.sub(
+            r"[\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]",
+            lambda m: f"\\u{ord(m[0]):04x}",
+            c,
+        )
+        if isinstance(v, (dict, list))
+        else c
+        for c, v in zip(cells, to_dict(record, raw=raw).values(), strict=True)
+    ]

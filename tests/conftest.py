@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, settings
 
 from alohub_async import AlohubSession
 from alohub_async import _protocol as protocol
-from helpers import ACCESS_TOKEN, API_KEY, BASE_URL
-from pg import pg_dsn  # noqa: F401  (the per-test PostgreSQL database fixture, from tests/pg.py)
+from tests.helpers import ACCESS_TOKEN, API_KEY, BASE_URL
+from tests.pg import pg_dsn  # noqa: F401  (the per-test PostgreSQL database fixture, from tests/pg.py)
 
 # aioresponses 0.7.9 builds ClientResponse objects without the keyword-only
 # ``stream_writer`` argument that aiohttp 3.14 added, so every mocked request fails with

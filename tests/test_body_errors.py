@@ -31,7 +31,7 @@ from alohub_async import (
 from alohub_async import _protocol as protocol
 from alohub_async._retry import is_retryable
 from alohub_async.testing import FakeAlohub, Fault
-from helpers import ACCESS_TOKEN, API_KEY, BASE_URL
+from tests.helpers import ACCESS_TOKEN, API_KEY, BASE_URL
 
 pytestmark = pytest.mark.usefixtures("no_retry_waits")
 

@@ -7,15 +7,12 @@ import contextlib
 import csv
 import io
 import json
-import os
-import queue
 import re
 import shlex
 import signal
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +28,17 @@ from alohub_async.testing import (
     FakeAlohub,
     Fault,
 )
+from tests.cli_helpers import (
+    ENV_NAMES,
+    POSIX_ONLY,
+    WAIT,
+    FakeTty,
+    ServerProcess,
+    child_env,
+    cli_command,
+    connect,
+    fake_server,
+)
 
 API_KEY = "cli-api-key-SECRET-4711"
 ACCESS_TOKEN = "cli-access-token-SECRET-0815"
@@ -38,16 +46,6 @@ CALLS = 120
 RANGE = ["--start", "2026-01-01", "--end", "2026-01-31"]
 WIRE_RANGE = ("2026-01-01T00:00:00+07:00", "2026-01-31T23:59:59+07:00")
 UNKNOWN_ID = "20200101000000-AAAAAAAA-100"
-ENV_NAMES = ("ALOHUB_API_KEY", "ALOHUB_ACCESS_TOKEN", "ALOHUB_BASE_URL")
-POSIX_ONLY = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-WAIT = 60.0
-
-
-class FakeTty(io.StringIO):
-    """A text stream that says it is a terminal."""
-
-    def isatty(self) -> bool:
-        return True
 
 
 class ClosedPipe(io.StringIO):
@@ -69,19 +67,6 @@ async def fake() -> AsyncIterator[FakeAlohub]:
     """A fake Alohub with its own credentials and CALLS calls."""
     async with FakeAlohub(calls=CALLS, seed=7, api_key=API_KEY, access_token=ACCESS_TOKEN) as f:
         yield f
-
-
-def connect(fake: FakeAlohub, *args: str) -> list[str]:
-    """Return the arguments that point the CLI at ``fake``, then ``args``."""
-    return [
-        "--base-url",
-        fake.url,
-        "--api-key",
-        fake.api_key,
-        "--access-token",
-        fake.access_token,
-        *args,
-    ]
 
 
 def expected_ids(fake: FakeAlohub) -> list[str]:
@@ -116,89 +101,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    """The environment of a CLI subprocess: no ALOHUB_* of the developer, UTF-8 output."""
-    env = {k: v for k, v in os.environ.items() if k not in ENV_NAMES}
-    env["PYTHONIOENCODING"] = "utf-8"
-    env.update(extra)
-    return env
-
-
-def cli_command(*args: str) -> list[str]:
-    """The command line of ``python -m alohub_async ARGS``."""
-    return [sys.executable, "-m", "alohub_async", *args]
-
-
-class ServerProcess:
-    """A ``fake-server`` subprocess, its banner, and a thread draining its stdout."""
-
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
-        self.proc = proc
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self.banner: list[str] = []
-        self._reader = threading.Thread(target=self._drain, daemon=True)
-        self._reader.start()
-
-    def _drain(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line.rstrip("\n"))
-        self.lines.put(None)
-
-    def read_banner(self, *, quiet: bool) -> None:
-        """Read stdout up to the 'Press Ctrl-C' line (just the URL line when quiet)."""
-        last = "Fake Alohub listening" if quiet else "Press Ctrl-C"
-        while True:
-            line = self.lines.get(timeout=WAIT)
-            if line is None:
-                raise AssertionError(f"fake-server exited early: {self.banner}")
-            self.banner.append(line)
-            if line.startswith(last):
-                return
-
-    @property
-    def url(self) -> str:
-        match = re.search(r"http://127\.0\.0\.1:\d+", self.banner[0])
-        assert match is not None, self.banner
-        return match[0]
-
-    def rest(self) -> list[str]:
-        """Wait for the process to end; return the stdout lines after the banner."""
-        self.proc.wait(timeout=WAIT)
-        self._reader.join(timeout=WAIT)
-        lines = []
-        while (line := self.lines.get_nowait()) is not None:
-            lines.append(line)
-        return lines
-
-
-@contextlib.contextmanager
-def fake_server(*args: str, quiet: bool = False) -> Iterator[ServerProcess]:
-    """Run ``alohub-async fake-server --port 0 ARGS`` until the block ends."""
-    command = cli_command("fake-server", "--port", "0", *args, *(["--quiet"] if quiet else []))
-    with subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        encoding="utf-8",
-        env=child_env(),
-    ) as proc:
-        server = ServerProcess(proc)
-        try:
-            server.read_banner(quiet=quiet)
-            yield server
-        finally:
-            if proc.poll() is None:
-                proc.terminate()
-            try:
-                proc.wait(timeout=WAIT)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            server._reader.join(timeout=WAIT)
 
 
 @pytest.fixture(scope="module")

@@ -38,7 +38,7 @@ from alohub_async import (
     TokenProvider,
 )
 from alohub_async.testing import FakeAlohub, Fault
-from helpers import ACCESS_TOKEN, API_KEY, client_tasks, serve
+from tests.helpers import ACCESS_TOKEN, API_KEY, client_tasks, serve
 
 START, END = date(2026, 1, 1), date(2026, 1, 31)
 

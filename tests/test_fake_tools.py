@@ -12,7 +12,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from test_cli import POSIX_ONLY, WAIT, fake_server
 
 from alohub_async import AlohubSession, NotFoundError
 from alohub_async.cli import ExitCode, build_parser, run
@@ -26,6 +25,7 @@ from alohub_async.testing import (
     FakeAlohub,
     Fault,
 )
+from tests.cli_helpers import POSIX_ONLY, WAIT, fake_server
 
 ICT = timezone(timedelta(hours=7))
 

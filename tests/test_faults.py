@@ -43,7 +43,7 @@ from alohub_async import (
 )
 from alohub_async.testing import Envelope, FakeAlohub, Fault, Latency
 from alohub_async.testing._listing import TotalFormat
-from helpers import client_tasks, serve
+from tests.helpers import client_tasks, serve
 
 pytestmark = pytest.mark.usefixtures("no_retry_waits")
 

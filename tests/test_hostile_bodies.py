@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 import stamina.instrumentation
 from aiohttp import web
-from hostile import serve, serve_raw
 
 from alohub_async import (
     AlohubError,
@@ -31,6 +30,7 @@ from alohub_async import (
     ServerError,
 )
 from alohub_async._auth import TokenSource, jwt_expiry
+from tests.hostile import serve, serve_raw
 
 START, END = date(2026, 1, 1), date(2026, 1, 31)
 DEEP = b"[" * 100_000

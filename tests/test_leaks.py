@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from alohub_async import AlohubError, AlohubSession, WalkIterator
 from alohub_async.testing import FakeAlohub, Fault, Latency
-from helpers import client_tasks
+from tests.helpers import client_tasks
 
 START, END = "2026-01-01T00:00:00+07:00", "2026-01-31T23:59:59+07:00"
 

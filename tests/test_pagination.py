@@ -23,7 +23,7 @@ from alohub_async import (
 )
 from alohub_async._pagination import walk_pages
 from alohub_async.testing import Envelope, FakeAlohub, Fault
-from helpers import BASE_URL, client_tasks
+from tests.helpers import BASE_URL, client_tasks
 
 START, END = "2026-01-01T00:00:00+07:00", "2026-01-31T23:59:59+07:00"
 

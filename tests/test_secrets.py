@@ -22,7 +22,6 @@ from urllib.parse import quote, quote_plus
 import aiohttp
 import pytest
 from aiohttp import web
-from hostile import echo_headers, serve, serve_raw
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -44,6 +43,7 @@ from alohub_async import (
     TokenProviderError,
 )
 from alohub_async.testing import set_retry_waits
+from tests.hostile import echo_headers, serve, serve_raw
 
 # Characters that URL-encoding, JSON and HTML each rewrite, so every echoed form differs.
 KEY = 'hostile-KEY-7f3a/b+c=d"e\\f&g<h>'

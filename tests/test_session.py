@@ -37,7 +37,7 @@ from alohub_async import (
     ServerError,
 )
 from alohub_async.testing import FakeAlohub, Fault
-from helpers import ACCESS_TOKEN, API_KEY, BASE_URL
+from tests.helpers import ACCESS_TOKEN, API_KEY, BASE_URL
 
 LIST_URL = f"{BASE_URL}/api/report/call-logs"
 CALL_ID = "20260121095227-IMCRRNJW-342"

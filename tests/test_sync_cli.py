@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_cli import POSIX_ONLY, FakeTty, child_env, cli_command, connect, fake_server
 
 from alohub_async.cli import ExitCode, _output, run
 from alohub_async.sync._dsn import redact_dsn
 from alohub_async.testing import DEMO_ACCESS_TOKEN, DEMO_API_KEY, FakeAlohub
+from tests.cli_helpers import POSIX_ONLY, FakeTty, child_env, cli_command, connect, fake_server
 
 RANGE = ["--start", "2026-01-01", "--end", "2026-01-31"]
 WAIT = 60.0

@@ -13,7 +13,6 @@ from urllib.parse import urlsplit
 import asyncpg
 import pytest
 
-import pg
 from alohub_async.models import CallDetail, CallRecord, Transcript
 from alohub_async.sync import (
     SCHEMA_VERSION,
@@ -24,6 +23,7 @@ from alohub_async.sync import (
     WindowCounts,
     halve,
 )
+from tests import pg
 
 
 async def test_each_test_gets_an_empty_database_of_its_own(pg_dsn: str) -> None:

@@ -19,10 +19,10 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
-from test_cli import connect
 
 from alohub_async.cli import run
 from alohub_async.testing import FakeAlohub, Fault
+from tests.cli_helpers import connect
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="uses SIGKILL")
 

@@ -25,7 +25,7 @@ from alohub_async import (
     ResponseFormatError,
 )
 from alohub_async.testing import Envelope, FakeAlohub, Fault
-from helpers import serve
+from tests.helpers import serve
 
 START, END = "2026-01-01T00:00:00+07:00", "2026-01-31T23:59:59+07:00"
 

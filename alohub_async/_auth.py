@@ -24,11 +24,11 @@ from .errors import ResponseFormatError, TokenProviderError
 
 __all__ = ["REFRESH_MARGIN", "TokenProvider", "TokenSource", "check_secret", "jwt_expiry"]
 
-#: An async callable that returns a fresh access token.
 TokenProvider: TypeAlias = Callable[[], Awaitable[str]]
+"""An async callable that returns a fresh access token."""
 
-#: Refresh a provider's JWT when it expires in less than this many seconds.
 REFRESH_MARGIN = 60.0
+"""Refresh a provider's JWT when it expires in less than this many seconds."""
 
 
 def check_secret(name: str, value: object) -> str:

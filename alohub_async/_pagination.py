@@ -61,14 +61,16 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 DetailFetcher = Callable[[str], Coroutine[Any, Any, CallDetail]]
-#: Starts a request coroutine as a task (the session's spawner tracks them for close()).
-Spawner = Callable[[Coroutine[Any, Any, Any]], "asyncio.Future[Any]"]
 
-#: Consecutive pages that mostly repeat rows already yielded before the walk gives up.
+Spawner = Callable[[Coroutine[Any, Any, Any]], "asyncio.Future[Any]"]
+"""Starts a request coroutine as a task (the session's spawner tracks them for close())."""
+
 REPEAT_STRIKES = 3
-#: Full pages in a row (beyond ``concurrency``) that bring the walk no closer to the
-#: total before it concludes that the listing grows as fast as it is read.
+"""Consecutive pages that mostly repeat rows already yielded before the walk gives up."""
+
 STALL_PAGES = 3
+"""Full pages in a row (beyond ``concurrency``) that bring the walk no closer to the total before it
+concludes that the listing grows as fast as it is read."""
 
 
 _NOTHING: Any = object()

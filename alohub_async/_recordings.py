@@ -75,21 +75,23 @@ __all__ = [
 
 logger = logging.getLogger("alohub_async")
 
-#: Recordings larger than this (bytes) are refused unless the session allows more.
 DEFAULT_MAX_RECORDING_SIZE = 500 * 1024 * 1024
-#: The largest chunk read from the network at once.
-CHUNK_SIZE = 64 * 1024
-#: Redirects followed for one recording request.
-MAX_REDIRECTS = 5
+"""Recordings larger than this (bytes) are refused unless the session allows more."""
 
-#: What a recording can be given as: a URL, or a record or detail carrying ``recording_url``.
+CHUNK_SIZE = 64 * 1024
+"""The largest chunk read from the network at once."""
+
+MAX_REDIRECTS = 5
+"""Redirects followed for one recording request."""
+
 RecordingSource = str | CallRecord
+"""What a recording can be given as: a URL, or a record or detail carrying ``recording_url``."""
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _ACCEPT = "audio/*, application/octet-stream;q=0.9, */*;q=0.5"
-#: Types that are a page or an API answer, never audio.
+# Types that are a page or an API answer, never audio.
 _NOT_AUDIO_TYPES = re.compile(r"^(text/.*|application/(.*\+)?(json|xml|xhtml\+xml))$")
-#: How a body that is an HTML page or JSON begins (audio formats never begin so).
+# How a body that is an HTML page or JSON begins (audio formats never begin so).
 _NOT_AUDIO_START = (b"<!doctype", b"<html", b"<?xml", b"{", b"[")
 _AUDIO_SUFFIXES = frozenset(
     {".wav", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".mp4", ".aac", ".flac", ".gsm", ".webm"}

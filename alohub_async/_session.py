@@ -76,8 +76,8 @@ logger.addHandler(logging.NullHandler())
 
 T = TypeVar("T")
 
-#: Response bodies larger than this are refused with ResponseFormatError.
 DEFAULT_MAX_BODY_SIZE = 8 * 1024 * 1024
+"""Response bodies larger than this are refused with ResponseFormatError."""
 
 
 def _check_type(name: str, value: object, kind: type | tuple[type, ...]) -> None:
@@ -114,7 +114,7 @@ def _wrong_endpoint(path: str, data: bytes) -> bool:
     return bool(head) and head not in (b"{", b"[")
 
 
-#: The "slot" of a session without ``max_in_flight``: reusable, holds nothing.
+# The "slot" of a session without ``max_in_flight``: reusable, holds nothing.
 _NO_SLOT: AbstractAsyncContextManager[None] = contextlib.nullcontext()
 
 

@@ -250,7 +250,15 @@ class _Restart(Exception):
 
 
 class _Transfer:
-    """One recording body, read in chunks across reconnections."""
+    """One recording body, read in chunks across reconnections.
+
+    Attributes:
+        position: Bytes of the file already received (including an earlier attempt's).
+        resumable: Whether the server takes ``Range``, so a cut body can be continued.
+        resumed: Whether some of the bytes came from before a reconnection (a ``Range``
+            answer).
+        total: The whole file's size, when the server said.
+    """
 
     def __init__(
         self,
@@ -263,18 +271,14 @@ class _Transfer:
         self._core = core
         self.url = url
         self.shown = _shown(url)
-        #: Bytes of the file already received (including an earlier attempt's).
         self.position = offset
         self._restart = restart
         self._max_size = core.session.max_recording_size
         self._response: Stream | None = None
         self._validator: str | None = None
-        #: Whether the server takes ``Range``, so a cut body can be continued.
         self.resumable = False
-        #: Whether some of the bytes came from before a reconnection (a ``Range`` answer).
         self.resumed = False
         self.content_type: str | None = None
-        #: The whole file's size, when the server said.
         self.total: int | None = None
         self._refreshed = False
         self._retry_auth = False

@@ -24,11 +24,11 @@ from .errors import ResponseFormatError, TokenProviderError
 
 __all__ = ["REFRESH_MARGIN", "TokenProvider", "TokenSource", "check_secret", "jwt_expiry"]
 
-#: An async callable that returns a fresh access token.
 TokenProvider: TypeAlias = Callable[[], Awaitable[str]]
+"""An async callable that returns a fresh access token."""
 
-#: Refresh a provider's JWT when it expires in less than this many seconds.
 REFRESH_MARGIN = 60.0
+"""Refresh a provider's JWT when it expires in less than this many seconds."""
 
 
 def check_secret(name: str, value: object) -> str:
@@ -76,6 +76,10 @@ class TokenSource:
     The current token is read with `current` by whoever builds the request headers, and
     `generation` (bumped on each new token) tells a refused request which token it sent,
     so requests need not keep the token itself in a local variable.
+
+    Attributes:
+        refreshes: How many times the provider was called.
+        generation: Bumped each time the token changes (0: no token yet).
     """
 
     __slots__ = (
@@ -106,9 +110,7 @@ class TokenSource:
         self._redactor = redactor
         self._pending: asyncio.Task[str] | None = None
         self._closed = False
-        #: How many times the provider was called.
         self.refreshes = 0
-        #: Bumped each time the token changes (0: no token yet).
         self.generation = 0
         if isinstance(token, str):
             self._token = check_secret("access_token", token)

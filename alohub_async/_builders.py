@@ -57,19 +57,24 @@ __all__ = [
     "KeepRaw",
 ]
 
-#: What a record's ``raw`` keeps: the whole server record (``"all"``, the default), only
-#: what its fields do not hold (``"unmapped"``), or nothing (``"none"``).
 KeepRaw = Literal["all", "unmapped", "none"]
+"""What a record's ``raw`` keeps: the whole server record (``"all"``, the default), only what its
+fields do not hold (``"unmapped"``), or nothing (``"none"``)."""
+
 KEEP_RAW: Final[tuple[str, ...]] = get_args(KeepRaw)
 
-#: Most key sets remembered per model; the oldest plan is dropped beyond this.
 MAX_PLANS: Final = 256
-#: Most generated builder shapes remembered per model.
+"""Most key sets remembered per model; the oldest plan is dropped beyond this."""
+
 MAX_SHAPES: Final = 64
-#: Records with more keys than this are planned every time instead of cached.
+"""Most generated builder shapes remembered per model."""
+
 MAX_CACHED_KEYS: Final = 64
-#: At most this many source keys are tried for one field, in alias priority order.
+"""Records with more keys than this are planned every time instead of cached."""
+
 MAX_FIELD_SOURCES: Final = 8
+"""At most this many source keys are tried for one field, in alias priority order."""
+
 # Sources of one field up to this many are read inline; more are read in a loop.
 _INLINE_SOURCES: Final = 3
 # How many keys an error message lists, and how much of each.

@@ -65,13 +65,14 @@ __all__ = [
     "run_diagnosis",
 ]
 
-#: How many records the list request asks for (the ``limit``) and the capture keeps.
 DIAGNOSE_SAMPLE: Final = 3
-#: The range listed when none is given: the last 24 hours.
-DEFAULT_WINDOW: Final = timedelta(hours=24)
+"""How many records the list request asks for (the ``limit``) and the capture keeps."""
 
-#: Why a check failed; each maps to one exit status of ``alohub-async doctor``.
+DEFAULT_WINDOW: Final = timedelta(hours=24)
+"""The range listed when none is given: the last 24 hours."""
+
 FailureKind = Literal["configuration", "network", "auth", "response", "format"]
+"""Why a check failed; each maps to one exit status of ``alohub-async doctor``."""
 
 _T = TypeVar("_T")
 _OFFSET = re.compile(r"(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$")

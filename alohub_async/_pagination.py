@@ -61,14 +61,16 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 DetailFetcher = Callable[[str], Coroutine[Any, Any, CallDetail]]
-#: Starts a request coroutine as a task (the session's spawner tracks them for close()).
-Spawner = Callable[[Coroutine[Any, Any, Any]], "asyncio.Future[Any]"]
 
-#: Consecutive pages that mostly repeat rows already yielded before the walk gives up.
+Spawner = Callable[[Coroutine[Any, Any, Any]], "asyncio.Future[Any]"]
+"""Starts a request coroutine as a task (the session's spawner tracks them for close())."""
+
 REPEAT_STRIKES = 3
-#: Full pages in a row (beyond ``concurrency``) that bring the walk no closer to the
-#: total before it concludes that the listing grows as fast as it is read.
+"""Consecutive pages that mostly repeat rows already yielded before the walk gives up."""
+
 STALL_PAGES = 3
+"""Full pages in a row (beyond ``concurrency``) that bring the walk no closer to the total before it
+concludes that the listing grows as fast as it is read."""
 
 
 _NOTHING: Any = object()
@@ -90,6 +92,10 @@ class WalkIterator(AsyncIterator[T], Generic[T]):
     ``stats.records`` counts the items handed out so far (for `iter_pages`, the records
     of the pages handed out); ``stats.records_received`` the rows of the list pages
     received, duplicates included.
+
+    Attributes:
+        stats: Counters for this walk: requests, retries, pages, records handed out, rows
+            received, duplicates dropped, page-size switches.
     """
 
     __slots__ = ("_agen", "_done", "_first", "_label", "_totals", "stats")
@@ -105,8 +111,6 @@ class WalkIterator(AsyncIterator[T], Generic[T]):
         totals: Stats | None = None,
     ) -> None:
         self._agen = agen
-        #: Counters for this walk: requests, retries, pages, records handed out, rows
-        #: received, duplicates dropped, page-size switches.
         self.stats = stats
         self._label = f"{what} {start} .. {end}" if start or end else what
         self._totals = totals  # the session's counters, which add up every walk's
@@ -229,6 +233,12 @@ class _Planner:
 
     ``limit`` is the page size requested now; `accept` takes each page in order and says
     what to yield and what comes next; `may_request` and `is_stale` steer the window.
+
+    Attributes:
+        first_total: The first total seen: the walk's bound is derived from it (see
+            `_misbehaving`).
+        horizon: The highest page worth requesting now; None without any total (look
+            ahead).
     """
 
     def __init__(self, page_size: int, concurrency: int) -> None:
@@ -239,9 +249,7 @@ class _Planner:
         # the one before it (rows pushed forward by insertions since it was read).
         self.recent = _RecentIds(concurrency + 3)
         self.latest_total: int | None = None
-        #: The first total seen: the walk's bound is derived from it (see `_misbehaving`).
         self.first_total: int | None = None
-        #: The highest page worth requesting now; None without any total (look ahead).
         self.horizon: int | None = None
         self.yielded = 0  # distinct records yielded
         self.consumed = 0  # pages accepted, ever (the window's clock)
@@ -251,7 +259,7 @@ class _Planner:
         self.full_seen = False  # some page came back full: the server does not cap below
         self.verify_head = False  # the switch needs the head check before it counts
         self.first_ids: frozenset[str] = frozenset()
-        #: The page after a short first page held only rows already yielded.
+        # The page after a short first page held only rows already yielded.
         self._nothing_new = False
         self._held: _Verdict | None = None
         self.shifted = False  # rows were seen to move between pages

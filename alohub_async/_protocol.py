@@ -73,16 +73,18 @@ __all__ = [
 _SCAN_TABLE = bytes.maketrans(b"0123456789{", b"0000000000[")
 _WIDE_INTEGER = b"0" * 19
 _UNDECODED = object()
-#: JSON nested deeper than this is refused with ResponseFormatError.
+
 MAX_JSON_DEPTH = 400
-#: orjson's decoder when the extra is installed, else None (the standard library decodes).
+"""JSON nested deeper than this is refused with ResponseFormatError."""
+
+# orjson's decoder when the extra is installed, else None (the standard library decodes).
 _fast_loads: Callable[[bytes], Any] | None = _orjson_loads
 
 LIST_PATH = "/api/report/call-logs"
 
-#: Where a list envelope may keep its records, in the order they are looked for.
 RECORD_KEYS = ("data", "items", "list", "records", "rows", "results", "content")
-#: Where a list envelope may keep its total.
+"""Where a list envelope may keep its records, in the order they are looked for."""
+
 TOTAL_KEYS = (
     "total",
     "totalRecord",
@@ -95,37 +97,45 @@ TOTAL_KEYS = (
     "totalItems",
     "count",
 )
-#: Blocks beside the records (or one level up) that may hold the total, e.g.
-#: ``{"data": [...], "meta": {"total": N}}``.
+"""Where a list envelope may keep its total."""
+
 PAGINATION_KEYS = ("pagination", "meta", "paging", "pageInfo", "page_info", "pager")
-#: Totals above this are refused: no JSON producer counts rows beyond 2**53 exactly.
+"""Blocks beside the records (or one level up) that may hold the total, e.g.
+``{"data": [...], "meta": {"total": N}}``."""
+
 MAX_TOTAL = 2**53
+"""Totals above this are refused: no JSON producer counts rows beyond 2**53 exactly."""
+
 _MAX_TOTAL_DIGITS = len(str(MAX_TOTAL))
 _DIGITS_ONLY = re.compile(r"[0-9]+")
 _CODE_KEYS = ("error_code", "errorCode", "code")
 _MESSAGE_KEYS = ("error_message", "errorMessage", "message", "msg")
-#: The only ``success`` values that mean success (besides ``1`` and ``true``). Every
-#: Alohub client found (its n8n node, its webphone SDK) treats anything else as failure.
+# The only ``success`` values that mean success (besides ``1`` and ``true``). Every
+# Alohub client found (its n8n node, its webphone SDK) treats anything else as failure.
 _TRUE_WORDS = frozenset({"1", "true"})
-#: Body-level error codes of known meaning, sent with HTTP 200 and ``success: "0"`` on
-#: Alohub's platform, and the class of their HTTP equivalent (so they are retried, or
-#: refresh the token, the same way). Other codes stay `APIResponseError`.
+
 BODY_ERROR_CLASSES: Mapping[str, type[APIStatusError]] = {
     "0": ServerError,  # system error
     "1": AuthenticationError,  # invalid API key
     "4": RateLimitError,  # rate limit exceeded
     "10": ServerError,  # service unavailable
 }
-#: Error bodies larger than this are not parsed for a code (a snippet is kept anyway).
+"""Body-level error codes of known meaning, sent with HTTP 200 and ``success: "0"`` on Alohub's
+platform, and the class of their HTTP equivalent (so they are retried, or refresh the token, the
+same way). Other codes stay `APIResponseError`."""
+
+# Error bodies larger than this are not parsed for a code (a snippet is kept anyway).
 _MAX_ERROR_JSON = 64 * 1024
 _FAILED_STATUS_WORDS = frozenset({"error", "fail"})
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 _BAD_ID = re.compile(r"[/?#%\s]|\.\.|^\.$")
-#: Retry-After values are capped to this many seconds.
+
 MAX_RETRY_AFTER = 60.0
-#: How much of a refused base URL, or of a redirect's Location, an error message quotes.
+"""Retry-After values are capped to this many seconds."""
+
+# How much of a refused base URL, or of a redirect's Location, an error message quotes.
 _URL_SHOWN = 200
-#: How much of a body that is not JSON the error message quotes.
+# How much of a body that is not JSON the error message quotes.
 _NOT_JSON_SHOWN = 200
 
 
@@ -217,8 +227,8 @@ def build_list_body(start: str, end: str, page: int, limit: int) -> dict[str, An
     return {"callStartTime": start, "callEndtime": end, "page": page, "limit": limit}
 
 
-#: What every API request accepts; ``X-Requested-With`` is what the web app sends, and
-#: some deployments route on it.
+# What every API request accepts; ``X-Requested-With`` is what the web app sends, and
+# some deployments route on it.
 _ACCEPT_API = "application/json, text/plain, */*"
 
 

@@ -51,10 +51,12 @@ __all__ = ["MAX_KEY_CHARS", "MAX_RECORD_KEYS", "fold_key"]
 
 _T = TypeVar("_T")
 
-#: Only this many keys of a record (or transcript object) are matched against the aliases.
 MAX_RECORD_KEYS: Final = 256
-#: Keys longer than this are never folded or matched: the longest alias is far shorter.
+"""Only this many keys of a record (or transcript object) are matched against the aliases."""
+
 MAX_KEY_CHARS: Final = 64
+"""Keys longer than this are never folded or matched: the longest alias is far shorter."""
+
 # Duration strings longer than this are garbage ("100:00:00.000000" is 16).
 _MAX_SECONDS_CHARS: Final = 32
 

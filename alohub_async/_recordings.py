@@ -75,21 +75,23 @@ __all__ = [
 
 logger = logging.getLogger("alohub_async")
 
-#: Recordings larger than this (bytes) are refused unless the session allows more.
 DEFAULT_MAX_RECORDING_SIZE = 500 * 1024 * 1024
-#: The largest chunk read from the network at once.
-CHUNK_SIZE = 64 * 1024
-#: Redirects followed for one recording request.
-MAX_REDIRECTS = 5
+"""Recordings larger than this (bytes) are refused unless the session allows more."""
 
-#: What a recording can be given as: a URL, or a record or detail carrying ``recording_url``.
+CHUNK_SIZE = 64 * 1024
+"""The largest chunk read from the network at once."""
+
+MAX_REDIRECTS = 5
+"""Redirects followed for one recording request."""
+
 RecordingSource = str | CallRecord
+"""What a recording can be given as: a URL, or a record or detail carrying ``recording_url``."""
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _ACCEPT = "audio/*, application/octet-stream;q=0.9, */*;q=0.5"
-#: Types that are a page or an API answer, never audio.
+# Types that are a page or an API answer, never audio.
 _NOT_AUDIO_TYPES = re.compile(r"^(text/.*|application/(.*\+)?(json|xml|xhtml\+xml))$")
-#: How a body that is an HTML page or JSON begins (audio formats never begin so).
+# How a body that is an HTML page or JSON begins (audio formats never begin so).
 _NOT_AUDIO_START = (b"<!doctype", b"<html", b"<?xml", b"{", b"[")
 _AUDIO_SUFFIXES = frozenset(
     {".wav", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".mp4", ".aac", ".flac", ".gsm", ".webm"}
@@ -248,7 +250,15 @@ class _Restart(Exception):
 
 
 class _Transfer:
-    """One recording body, read in chunks across reconnections."""
+    """One recording body, read in chunks across reconnections.
+
+    Attributes:
+        position: Bytes of the file already received (including an earlier attempt's).
+        resumable: Whether the server takes ``Range``, so a cut body can be continued.
+        resumed: Whether some of the bytes came from before a reconnection (a ``Range``
+            answer).
+        total: The whole file's size, when the server said.
+    """
 
     def __init__(
         self,
@@ -261,18 +271,14 @@ class _Transfer:
         self._core = core
         self.url = url
         self.shown = _shown(url)
-        #: Bytes of the file already received (including an earlier attempt's).
         self.position = offset
         self._restart = restart
         self._max_size = core.session.max_recording_size
         self._response: Stream | None = None
         self._validator: str | None = None
-        #: Whether the server takes ``Range``, so a cut body can be continued.
         self.resumable = False
-        #: Whether some of the bytes came from before a reconnection (a ``Range`` answer).
         self.resumed = False
         self.content_type: str | None = None
-        #: The whole file's size, when the server said.
         self.total: int | None = None
         self._refreshed = False
         self._retry_auth = False

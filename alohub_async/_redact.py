@@ -39,21 +39,27 @@ __all__ = [
     "register",
 ]
 
-#: What replaces a secret in text.
 MASK = "[redacted]"
-#: Shorter strings are not treated as secrets: masking every "t" or "key" in every
-#: message would garble errors without protecting anything worth protecting.
+"""What replaces a secret in text."""
+
 MIN_SECRET_CHARS = 4
-#: A piece of a secret between characters that encodings rewrite is masked on its own
-#: from this length (shorter pieces say too little about the secret to be worth it).
+"""Shorter strings are not treated as secrets: masking every "t" or "key" in every message would
+garble errors without protecting anything worth protecting."""
+
 MIN_RUN_CHARS = 6
+"""A piece of a secret between characters that encodings rewrite is masked on its own from this
+length (shorter pieces say too little about the secret to be worth it)."""
+
 _PLAIN_RUNS = re.compile(r"[A-Za-z0-9_.~-]+")
-#: A JWT part shorter than this is too generic to mask on its own.
+
 MIN_JWT_PART_CHARS = 16
-#: Provider tokens remembered per session: old tokens expire, and a bound keeps
-#: scrubbing cheap in a process that refreshes every few minutes for months.
+"""A JWT part shorter than this is too generic to mask on its own."""
+
 MAX_TOKENS = 32
-#: Attributes of standard exceptions that hold text outside ``__dict__`` and ``args``.
+"""Provider tokens remembered per session: old tokens expire, and a bound keeps scrubbing cheap in a
+process that refreshes every few minutes for months."""
+
+# Attributes of standard exceptions that hold text outside ``__dict__`` and ``args``.
 _SLOT_ATTRIBUTES = ("strerror", "filename", "filename2", "object", "reason", "msg", "text")
 
 _registry: weakref.WeakSet[Redactor] = weakref.WeakSet()

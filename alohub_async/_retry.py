@@ -38,8 +38,8 @@ __all__ = [
     "set_retry_waits",
 ]
 
-#: HTTP statuses that are retried; other 4xx are final.
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+"""HTTP statuses that are retried; other 4xx are final."""
 
 WAIT_INITIAL = 0.5
 WAIT_MAX = 10.0

@@ -76,8 +76,8 @@ logger.addHandler(logging.NullHandler())
 
 T = TypeVar("T")
 
-#: Response bodies larger than this are refused with ResponseFormatError.
 DEFAULT_MAX_BODY_SIZE = 8 * 1024 * 1024
+"""Response bodies larger than this are refused with ResponseFormatError."""
 
 
 def _check_type(name: str, value: object, kind: type | tuple[type, ...]) -> None:
@@ -114,19 +114,22 @@ def _wrong_endpoint(path: str, data: bytes) -> bool:
     return bool(head) and head not in (b"{", b"[")
 
 
-#: The "slot" of a session without ``max_in_flight``: reusable, holds nothing.
+# The "slot" of a session without ``max_in_flight``: reusable, holds nothing.
 _NO_SLOT: AbstractAsyncContextManager[None] = contextlib.nullcontext()
 
 
 class _Tries:
-    """One request's progress across its attempts."""
+    """One request's progress across its attempts.
+
+    Attributes:
+        num: The attempt under way (1-based).
+        refreshed: Whether the token was refreshed for this request already.
+    """
 
     __slots__ = ("num", "refreshed")
 
     def __init__(self) -> None:
-        #: The attempt under way (1-based).
         self.num = 1
-        #: Whether the token was refreshed for this request already.
         self.refreshed = False
 
 
@@ -961,12 +964,14 @@ class SessionInternals:
     they go through these named methods instead of reaching into its private attributes:
     the session's state stays its own, and this class lists every way in. It holds no
     state of its own and is cheap to make.
+
+    Attributes:
+        session: The session itself, for its public configuration and `stats`.
     """
 
     __slots__ = ("session",)
 
     def __init__(self, session: AlohubSession) -> None:
-        #: The session itself, for its public configuration and `stats`.
         self.session = session
 
     @property

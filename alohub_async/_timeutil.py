@@ -29,14 +29,14 @@ __all__ = [
     "to_wire",
 ]
 
-#: The session's default time zone: Alohub is a Vietnamese service.
 DEFAULT_TZ = "Asia/Ho_Chi_Minh"
+"""The session's default time zone: Alohub is a Vietnamese service."""
 
-#: The zone of the naive timestamps the server sends: its own wall clock, in Vietnam.
 DEFAULT_SERVER_TZ = "Asia/Ho_Chi_Minh"
+"""The zone of the naive timestamps the server sends: its own wall clock, in Vietnam."""
 
-#: What ``start``/``end`` may be.
 TimeInput: TypeAlias = "datetime | date | str"
+"""What ``start``/``end`` may be."""
 
 # Epoch numbers above this are milliseconds: 1e11 seconds is the year 5138.
 _MS_THRESHOLD = 100_000_000_000

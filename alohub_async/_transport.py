@@ -34,8 +34,8 @@ from .errors import AlohubError, APIConnectionError, APITimeoutError, ResponseFo
 
 __all__ = ["Response", "Stream", "Transport"]
 
-#: Builds a request's headers when the request is sent (see `Transport.send`).
 HeaderBuilder = Callable[[], Mapping[str, str]]
+"""Builds a request's headers when the request is sent (see `Transport.send`)."""
 
 
 class Response:

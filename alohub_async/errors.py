@@ -74,10 +74,11 @@ __all__ = [
     "TokenProviderError",
 ]
 
-#: How much of an error response body is kept in an error's ``.body``.
 BODY_SNIPPET_CHARS = 500
-#: How much of that excerpt an HTTP error's message quotes.
+"""How much of an error response body is kept in an error's ``.body``."""
+
 MESSAGE_SNIPPET_CHARS = 200
+"""How much of that excerpt an HTTP error's message quotes."""
 
 
 def body_excerpt(body: str | bytes, limit: int = BODY_SNIPPET_CHARS) -> str:

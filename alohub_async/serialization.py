@@ -112,12 +112,16 @@ _DIRECTION_JSON: Final = {member: _encode_str(text) for member, text in _DIRECTI
 
 @attrs.frozen
 class _Plan:
-    """How to read one record class: its field names (``raw`` apart) and JSON key prefixes."""
+    """How to read one record class: its field names (``raw`` apart) and JSON key prefixes.
+
+    Attributes:
+        names: The record class's field names, ``raw`` apart.
+        values: Returns the fields' values as a tuple, in ``names`` order.
+        prefixes: ``{"name": `` for the first field, ``, "name": `` for the others.
+    """
 
     names: tuple[str, ...]
-    #: Returns the fields' values as a tuple, in ``names`` order.
     values: Callable[[CallRecord], tuple[Any, ...]]
-    #: ``{"name": `` for the first field, ``, "name": `` for the others.
     prefixes: tuple[str, ...]
 
 

@@ -235,7 +235,7 @@ async def recordings_download(args: argparse.Namespace) -> int:
     return exit_code_for(first) if isinstance(first, AlohubError) else ExitCode.USAGE
 
 
-#: The exit status of each kind of doctor failure.
+# The exit status of each kind of doctor failure.
 _DOCTOR_EXIT: dict[str, ExitCode] = {
     "configuration": ExitCode.USAGE,
     "auth": ExitCode.AUTH,

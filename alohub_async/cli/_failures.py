@@ -23,8 +23,8 @@ from ._exit_codes import ExitCode, ListenError, UsageError
 
 __all__ = ["EXPECTED", "describe", "exit_code_for"]
 
-#: What a command may raise that is reported in one line, not as a traceback.
 EXPECTED: tuple[type[Exception], ...] = (AlohubError, ValueError, UsageError, ListenError)
+"""What a command may raise that is reported in one line, not as a traceback."""
 
 
 def exit_code_for(exc: BaseException) -> ExitCode:

@@ -47,8 +47,8 @@ __all__ = [
 
 PROG = "alohub-async"
 
-#: Seconds between two redraws of the progress line.
 PROGRESS_INTERVAL = 0.25
+"""Seconds between two redraws of the progress line."""
 
 
 _NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -114,8 +114,8 @@ def quiet_retry_logs() -> None:
         stamina_logger.addHandler(logging.NullHandler())
 
 
-#: Shorter "secrets" are not redacted: they cannot be real ones, and would garble the text.
 MIN_REDACTED = 6
+"""Shorter "secrets" are not redacted: they cannot be real ones, and would garble the text."""
 
 
 def dsn_password(db: str | None) -> str | None:

@@ -31,15 +31,18 @@ __all__ = [
     "lazy_handler",
 ]
 
-#: A command: it gets the parsed options and returns the exit code.
 Handler = Callable[[argparse.Namespace], Awaitable[int]]
+"""A command: it gets the parsed options and returns the exit code."""
 
-#: ``fake-server``'s default ``--anchor`` and ``--span``, as typed on the command line:
-#: argparse converts them only when ``fake-server`` runs, so the fake's data module is not
-#: loaded to build the parser. They equal `alohub_async.testing.DEFAULT_ANCHOR` and
-#: ``DEFAULT_SPAN`` (a test checks), so the fake serves the same calls as its default.
 FAKE_ANCHOR = "2026-01-31T23:59:59+07:00"
+"""``fake-server``'s default ``--anchor``, as typed on the command line: argparse converts it
+only when ``fake-server`` runs, so the fake's data module is not loaded to build the parser. It
+equals `alohub_async.testing.DEFAULT_ANCHOR` (a test checks), so the fake serves the same calls
+as its default."""
+
 FAKE_SPAN = "30d23h59m59s"
+"""``fake-server``'s default ``--span``, typed and converted like `FAKE_ANCHOR`; it equals
+`alohub_async.testing.DEFAULT_SPAN` (a test checks), for the same reason."""
 
 
 def lazy_handler(module: str, name: str) -> Handler:

@@ -24,8 +24,8 @@ __all__ = [
     "record_writer",
 ]
 
-#: The columns of ``--format csv``, in model order (``raw`` is the server's own record).
 CSV_FIELDS: tuple[str, ...] = tuple(csv_header())
+"""The columns of ``--format csv``, in model order (``raw`` is the server's own record)."""
 
 
 class RecordWriter(Protocol):

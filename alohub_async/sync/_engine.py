@@ -188,6 +188,12 @@ class CallLogSync:
 
     Raises:
         ValueError: a bad option.
+
+    Attributes:
+        max_refetch: At most this many transcript-less details are fetched again per
+            incremental run.
+        last_summary: The summary of the run in progress or the last one (updated as
+            windows finish, so it is readable after a run was cancelled).
     """
 
     def __init__(
@@ -231,11 +237,8 @@ class CallLogSync:
             raise ValueError("poll_interval must be a positive number of seconds")
         self.poll_interval = float(poll_interval)
         self._clock = clock or (lambda: datetime.now(timezone.utc))
-        #: At most this many transcript-less details are fetched again per incremental run.
         self.max_refetch = 10_000
         self._detail_slots = asyncio.Semaphore(self.detail_concurrency)
-        #: The summary of the run in progress or the last one (updated as windows finish,
-        #: so it is readable after a run was cancelled).
         self.last_summary: SyncSummary | None = None
         # Ids whose detail this run fetched without a transcript: asking again a moment
         # later would be wasted, so the re-fetch pass skips them (small: only those ids).

@@ -64,13 +64,12 @@ __all__ = [
     "transcript_json",
 ]
 
-#: The schema version this code writes; ``alohub_schema_version`` holds the stored one.
 SCHEMA_VERSION: Final = 1
+"""The schema version this code writes; ``alohub_schema_version`` holds the stored one."""
 
-#: The job name of the incremental sync (`CallLogSync.run_incremental`).
 INCREMENTAL_JOB: Final = "incremental"
+"""The job name of the incremental sync (`CallLogSync.run_incremental`)."""
 
-#: Columns of ``alohub_calls`` filled from a `CallRecord`, in `call_row` order.
 CALL_COLUMNS: Final = (
     "call_id",
     "started_at",
@@ -91,6 +90,7 @@ CALL_COLUMNS: Final = (
     "raw",
     "content_hash",
 )
+"""Columns of ``alohub_calls`` filled from a `CallRecord`, in `call_row` order."""
 
 
 def conflict_updates() -> str:

@@ -245,6 +245,10 @@ class CallDataset:
         cache_size: How many generated records a small LRU cache keeps.
         vocabulary: The key names and value types of the records.
         server_tz: The server's clock: naive times are written and read in it.
+
+    Attributes:
+        records_built: How many records were generated (cache misses), to check that
+            lookups stay lazy.
     """
 
     def __init__(
@@ -285,7 +289,6 @@ class CallDataset:
         self._agents = [self._agent(i) for i in range(24)]
         self._logins = [_login(name, extension) for name, extension in self._agents]
         self.records_built = 0
-        """How many records were generated (cache misses), to check that lookups stay lazy."""
 
     # -- configuration -----------------------------------------------------------------
 

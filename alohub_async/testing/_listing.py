@@ -34,7 +34,7 @@ __all__ = [
 TotalFormat: TypeAlias = Literal["number", "string", "dotted", "garbage"]
 """How a fake writes its list total (see `FakeAlohub.total_format`)."""
 
-#: How many encoded list pages a fake keeps (a few MB at most).
+# How many encoded list pages a fake keeps (a few MB at most).
 _BODY_CACHE_PAGES: Final = 256
 
 _FAR_FUTURE: Final = datetime(9999, 12, 31, tzinfo=timezone.utc)

@@ -35,12 +35,15 @@ RouteName: TypeAlias = Literal["list", "detail", "recording"]
 
 
 class _Route(NamedTuple):
-    """What the pipeline knows about one of Alohub's endpoints."""
+    """What the pipeline knows about one of Alohub's endpoints.
+
+    Attributes:
+        endpoint: The name counters, latencies and faults use.
+        authenticated: Whether the request must carry valid credentials.
+    """
 
     endpoint: RouteName
-    """The name counters, latencies and faults use."""
     authenticated: bool
-    """Whether the request must carry valid credentials."""
 
 
 # The routes that go through the pipeline, by aiohttp route name. Any other request (the

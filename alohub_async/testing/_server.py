@@ -98,6 +98,31 @@ class FakeAlohub:
             `CallDataset`).
         server_tz: The fake server's clock: the zone of the naive times it writes in
             records and reads in requests (default Asia/Ho_Chi_Minh, like Alohub).
+
+    Attributes:
+        data: The synthetic call log served.
+        api_key: The accepted ``Authorization`` header value.
+        access_token: The accepted ``X-ACCESS-TOKEN``; assign a new one to expire the old.
+        envelope: Shape of the responses; may change at any time.
+        ignore_page: When true, every list request gets page 1, whatever page it asks for.
+        ignore_limit: When true, a list page holds every row from its offset on, whatever
+            ``limit``.
+        limit_cap: When set, a list page holds at most this many rows, whatever ``limit``
+            asks.
+        cap_offsets: How a capped page finds its first row: ``"clamped"`` computes the
+            offset from the capped limit, ``(page - 1) * limit_cap``; ``"requested"`` from
+            the limit asked for, ``(page - 1) * limit``, then cuts the page to
+            ``limit_cap`` rows.
+        total_pages: The list pages that carry a total (None: every page).
+        total_error: Added to the total the list pages report: above (positive) or below
+            the truth.
+        total_format: How the total is written: ``"number"`` (1000), ``"string"``
+            ("1000"), ``"dotted"`` ("1.000", unreadable) or ``"garbage"`` ("n/a",
+            unreadable).
+        duplicate_rows: Positions of the listing served twice in a row, like a join
+            repeating a row; the reported total counts the repeats.
+        recording_requests: ``(path, headers)`` of every recording request, to check what
+            a client sent.
     """
 
     def __init__(
@@ -131,37 +156,21 @@ class FakeAlohub:
             vocabulary=vocabulary,
             server_tz=server_tz,
         )
-        """The synthetic call log served."""
         self.api_key = DEMO_API_KEY if api_key is None else api_key
-        """The accepted ``Authorization`` header value."""
         self.access_token = DEMO_ACCESS_TOKEN if access_token is None else access_token
-        """The accepted ``X-ACCESS-TOKEN``; assign a new one to expire the old."""
         self.host = host
         self.port = port
         self.envelope = Envelope() if envelope is None else envelope
-        """Shape of the responses; may change at any time."""
         self.max_limit = max_limit
         self.missing_detail_404 = missing_detail_404
         self.ignore_page = False
-        """When true, every list request gets page 1, whatever page it asks for."""
         self.ignore_limit = False
-        """When true, a list page holds every row from its offset on, whatever ``limit``."""
         self.limit_cap: int | None = None
-        """When set, a list page holds at most this many rows, whatever ``limit`` asks."""
         self.cap_offsets: Literal["clamped", "requested"] = "clamped"
-        """How a capped page finds its first row: ``"clamped"`` computes the offset from the
-        capped limit, ``(page - 1) * limit_cap``; ``"requested"`` from the limit asked for,
-        ``(page - 1) * limit``, then cuts the page to ``limit_cap`` rows."""
         self.total_pages: Container[int] | None = None
-        """The list pages that carry a total (None: every page)."""
         self.total_error = 0
-        """Added to the total the list pages report: above (positive) or below the truth."""
         self.total_format: TotalFormat = "number"
-        """How the total is written: ``"number"`` (1000), ``"string"`` ("1000"),
-        ``"dotted"`` ("1.000", unreadable) or ``"garbage"`` ("n/a", unreadable)."""
         self.duplicate_rows: frozenset[int] = frozenset()
-        """Positions of the listing served twice in a row, like a join repeating a row;
-        the reported total counts the repeats."""
         self.counters = Counters()
         # Not for secrets: a seeded RNG makes random latency and error rates reproducible.
         rng = random.Random(seed if fault_seed is None else fault_seed)  # noqa: S311
@@ -175,7 +184,6 @@ class FakeAlohub:
         self._recording_origin: str | None = None
         self._recording_faults: list[RecordingFault] = []
         self.recording_requests: list[tuple[str, dict[str, str]]] = []
-        """``(path, headers)`` of every recording request, to check what a client sent."""
 
     def __repr__(self) -> str:
         return f"<FakeAlohub url={self._url!r} calls={self.data.calls} seed={self.data.seed}>"

@@ -154,7 +154,7 @@ def test_readme_test_command_installs_nox_and_ci_runs_exactly_it() -> None:
     """The README's test step installs what it needs, and .ci/run runs that very command."""
     section = README.read_text("utf-8").split("## Second command: the tests", 1)[1]
     command = blocks_in(section)[0].strip()
-    assert command == "python -m pip install nox && python -m nox"
+    assert command == "python -m pip install nox uv && python -m nox"
     ci_lines = (ROOT / ".ci" / "run").read_text("utf-8").splitlines()
     assert ci_lines[-1] == command
     assert "pyenv" in section  # other Pythons: how they are found

@@ -28,6 +28,7 @@ import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from alohub_async.sync._dsn import is_dsn
@@ -114,13 +115,32 @@ def _bench_database(calls: int) -> str:
     return f"alohub_bench_{calls}_{os.getpid()}"
 
 
+async def _drop(admin: Any, name: str) -> None:
+    """Drop database ``name``, waiting out an autovacuum worker still in it.
+
+    FORCE ends the sessions of the benchmark's own role, but not an autovacuum worker
+    (a superuser's), which the server refuses with InsufficientPrivilegeError; it leaves
+    within moments.
+    """
+    import asyncpg
+
+    for attempt in range(20):
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return
+        except asyncpg.InsufficientPrivilegeError:
+            if attempt == 19:
+                raise
+            await asyncio.sleep(0.5)
+
+
 async def _drop_postgres(dsn: str, names: Sequence[str]) -> None:
     import asyncpg
 
     admin = await asyncpg.connect(dsn)
     try:
         for name in names:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await _drop(admin, name)
     finally:
         await admin.close()
 
@@ -135,7 +155,7 @@ async def _fresh_postgres(dsn: str, name: str) -> str:
 
     admin = await asyncpg.connect(dsn)
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await _drop(admin, name)
         await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
     finally:
         await admin.close()

@@ -216,9 +216,9 @@ async def test_large_windows_are_upserted_in_batches(
     # Several full statements plus a partial one, then a second pass updating half the
     # rows. Then one statement for 13,001 rows: 260,020 parameters, over the limit of
     # every common build (32,766 by default, 250,000 in Debian's): the store falls back
-    # to the batch size every build allows.
+    # to the 999 parameters every build allows.
     if n > 5000:
-        monkeypatch.setattr(_sqlite, "_ROWS_PER_UPSERT", n)
+        monkeypatch.setattr(_sqlite, "_MAX_PARAMETERS", 20 * n)
     path = tmp_path / "calls.db"
     async with SQLiteStore(path) as store:
         await store.add_windows("job", [window(0), window(1)])

@@ -18,7 +18,7 @@ import asyncio
 import functools
 import os
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, Final
 
@@ -41,23 +41,20 @@ from ._windows import Window
 
 __all__ = ["SQLiteStore"]
 
-# SQLite's default limit on bound parameters is 999 in old builds: stay well under it.
-_CHUNK: Final = 500
-
 # Rows per upsert statement. ``sqlite3`` releases the GIL around every step of a statement
 # and the database thread must take it back afterwards, waiting up to the switch interval
 # (5 ms) whenever the event loop is busy structuring pages. One row per step made that
 # convoy cost a sync a third of its rate; one step per batch of rows makes it negligible.
 # A batch uses as many parameters as SQLite allows: 32,766 since 3.32, 999 before.
 _MAX_PARAMETERS: Final = 32766 if sqlite3.sqlite_version_info >= (3, 32) else 999
-_ROWS_PER_UPSERT: Final = _MAX_PARAMETERS // (len(CALL_COLUMNS) + 2)
-_SAFE_ROWS: Final = 999 // (len(CALL_COLUMNS) + 2)
+_SAFE_PARAMETERS: Final = 999
+_UPSERT_WIDTH: Final = len(CALL_COLUMNS) + 2  # values per upserted row
 
 
 @functools.lru_cache(maxsize=8)
 def _upsert_sql(rows: int) -> str:
     """The calls upsert for ``rows`` rows of `CALL_COLUMNS` plus first/last seen."""
-    values = "(" + ", ".join("?" * (len(CALL_COLUMNS) + 2)) + ")"
+    values = "(" + ", ".join("?" * _UPSERT_WIDTH) + ")"
     return (
         f"INSERT INTO alohub_calls ({', '.join(CALL_COLUMNS)}, first_seen, last_seen) "  # noqa: S608
         f"VALUES {', '.join([values] * rows)} "
@@ -91,11 +88,6 @@ def _held(job: str, window: Window, owner: str) -> tuple[str, str, str, str]:
     return job, _iso(window.start), _iso(window.end), owner
 
 
-def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
-    for i in range(0, len(items), _CHUNK):
-        yield items[i : i + _CHUNK]
-
-
 def _detail_rows(details: Sequence[CallDetail], now: str) -> list[tuple[Any, ...]]:
     return [(d.recording_url, transcript_json(d.transcript), now, d.call_id) for d in details]
 
@@ -113,7 +105,7 @@ class SQLiteStore:
         self.path = os.fspath(path)
         self.busy_timeout = busy_timeout
         self._db: aiosqlite.Connection | None = None
-        self._rows_per_upsert = _ROWS_PER_UPSERT
+        self._max_parameters = _MAX_PARAMETERS
         self._lock = asyncio.Lock()
         # Commits take their turn here before queueing for the connection, so a claim or a
         # lease renewal waits behind at most one commit, never behind every window waiting
@@ -327,15 +319,35 @@ class SQLiteStore:
     async def _stored_hashes(self, ids: Sequence[str]) -> dict[str, str]:
         """Return ``call_id -> content_hash`` for the stored ones among ``ids`` (lock held)."""
         found: dict[str, str] = {}
-        for chunk in _chunks(ids):
+        i = 0
+        while i < len(ids):
+            # As many ids per query as the build allows: each query is a few thread hops.
+            chunk = ids[i : i + self._max_parameters]
             marks = ", ".join("?" * len(chunk))
-            async with self._conn.execute(
-                f"SELECT call_id, content_hash FROM alohub_calls WHERE call_id IN ({marks})",  # noqa: S608 - only placeholders
-                tuple(chunk),
-            ) as cursor:
-                # fetchall: iterating an aiosqlite cursor costs a thread hop per row.
-                found.update((row[0], row[1]) for row in await cursor.fetchall())
+            try:
+                async with self._conn.execute(
+                    f"SELECT call_id, content_hash FROM alohub_calls WHERE call_id IN ({marks})",  # noqa: S608 - only placeholders
+                    tuple(chunk),
+                ) as cursor:
+                    # fetchall: iterating an aiosqlite cursor costs a thread hop per row.
+                    found.update((row[0], row[1]) for row in await cursor.fetchall())
+            except sqlite3.OperationalError as exc:
+                if not self._fewer_parameters(exc, len(chunk)):
+                    raise
+                continue
+            i += len(chunk)
         return found
+
+    def _fewer_parameters(self, exc: sqlite3.OperationalError, used: int) -> bool:
+        """After a statement the build refused for its parameters, use the safe limit.
+
+        True when the statement is worth trying again in smaller batches. The refusal
+        comes before the statement runs, so the transaction goes on.
+        """
+        if "too many SQL variables" not in str(exc) or used <= _SAFE_PARAMETERS:
+            return False
+        self._max_parameters = _SAFE_PARAMETERS
+        return True
 
     async def changed_calls(self, calls: Sequence[CallRecord]) -> set[str]:
         """Return the ids among ``calls`` that are not stored or whose content changed."""
@@ -395,16 +407,13 @@ class SQLiteStore:
         """Insert or update `call_row` rows (in the caller's transaction, lock held)."""
         i = 0
         while i < len(rows):
-            batch = rows[i : i + self._rows_per_upsert]
+            batch = rows[i : i + self._max_parameters // _UPSERT_WIDTH]
             params = [value for row in batch for value in (*row, now, now)]
             try:
                 await self._conn.execute(_upsert_sql(len(batch)), params)
             except sqlite3.OperationalError as exc:
-                # A build with a lower parameter limit refuses the statement before it
-                # runs (the transaction goes on): use the limit every build allows.
-                if "too many SQL variables" not in str(exc) or len(batch) <= _SAFE_ROWS:
+                if not self._fewer_parameters(exc, len(params)):
                     raise
-                self._rows_per_upsert = _SAFE_ROWS
                 continue
             i += len(batch)
 

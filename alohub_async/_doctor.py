@@ -51,7 +51,7 @@ from .errors import (
 from .models import CallDetail, CallRecord
 
 if TYPE_CHECKING:
-    from ._session import SessionInternals
+    from ._core import SessionCore
 
 __all__ = [
     "DIAGNOSE_SAMPLE",
@@ -345,7 +345,7 @@ def configuration_failure(base_url: str, exc: BaseException, *, auth: bool = Fal
 # --- the checks ----------------------------------------------------------------------------
 
 
-async def _check_configuration(core: SessionInternals) -> tuple[CheckResult, str | None]:
+async def _check_configuration(core: SessionCore) -> tuple[CheckResult, str | None]:
     """Check the base URL and the credentials; return the check and the current token."""
     session = core.session
     started = time.monotonic()
@@ -387,7 +387,7 @@ def _client_ssl_context(setting: ssl_module.SSLContext | bool) -> ssl_module.SSL
     return context
 
 
-async def _check_connection(core: SessionInternals) -> CheckResult:
+async def _check_connection(core: SessionCore) -> CheckResult:
     """Resolve the host, open a TCP connection and, for https, complete a TLS handshake."""
     session = core.session
     started = time.monotonic()
@@ -801,7 +801,7 @@ def _window(
 
 
 async def run_diagnosis(
-    core: SessionInternals, start: TimeInput | None = None, end: TimeInput | None = None
+    core: SessionCore, start: TimeInput | None = None, end: TimeInput | None = None
 ) -> Diagnosis:
     """Run every check on ``core.session`` and describe what the tenant returns.
 

@@ -1,6 +1,6 @@
 """Recording downloads: streamed, resumable, and never sending credentials to another host.
 
-Every recording request goes through the session's `SessionInternals.open_stream` (the
+Every recording request goes through the session's `SessionCore.open_stream` (the
 transport's streaming entry), so session-wide limits (the rate limit today) apply to
 recordings as they do to API requests. On top of it:
 
@@ -52,8 +52,8 @@ from .errors import (
 from .models import CallRecord
 
 if TYPE_CHECKING:
+    from ._core import SessionCore
     from ._pagination import WalkIterator
-    from ._session import SessionInternals
     from ._transport import Stream
 
 __all__ = [
@@ -262,7 +262,7 @@ class _Transfer:
 
     def __init__(
         self,
-        core: SessionInternals,
+        core: SessionCore,
         url: URL,
         *,
         offset: int = 0,
@@ -567,7 +567,7 @@ class RecordingStream:
 
 @contextlib.asynccontextmanager
 async def open_recording(
-    core: SessionInternals, source: RecordingSource
+    core: SessionCore, source: RecordingSource
 ) -> AsyncIterator[RecordingStream]:
     """Open a recording for streaming; the connection is closed on leaving the block."""
     url = resolve_recording_url(source, core.session.recording_base_url)
@@ -636,7 +636,7 @@ def _hash_file(path: Path) -> Any:
 
 
 async def download_recording(
-    core: SessionInternals,
+    core: SessionCore,
     source: RecordingSource,
     destination: str | os.PathLike[str] | IO[bytes],
 ) -> SavedRecording:
@@ -690,7 +690,7 @@ def _close_opened(opening: asyncio.Future[tuple[Path, IO[bytes], int, Any]]) -> 
         _discard(stream, part, keep=offset > 0)
 
 
-async def _download_to_path(core: SessionInternals, url: URL, path: Path) -> SavedRecording:
+async def _download_to_path(core: SessionCore, url: URL, path: Path) -> SavedRecording:
     # Opening (which may hash a large .part) and committing (fsync) run in a thread; the
     # chunk writes stay inline, as they go to the page cache and are at most CHUNK_SIZE.
     opening = asyncio.ensure_future(asyncio.to_thread(_open_part, path))
@@ -724,9 +724,7 @@ async def _download_to_path(core: SessionInternals, url: URL, path: Path) -> Sav
 # --- bulk ------------------------------------------------------------------------------------
 
 
-async def _download_call(
-    core: SessionInternals, call: CallRecord, directory: Path
-) -> RecordingResult:
+async def _download_call(core: SessionCore, call: CallRecord, directory: Path) -> RecordingResult:
     """Download one call's recording into ``directory``; every failure becomes a result."""
     if not call.recording_url or not call.recording_url.strip():
         return RecordingResult(call_id=call.call_id, outcome=RecordingOutcome.NO_RECORDING)
@@ -749,7 +747,7 @@ async def _download_call(
 
 
 async def download_recordings(
-    core: SessionInternals,
+    core: SessionCore,
     calls: WalkIterator[CallRecord],
     directory: Path,
     concurrency: int,

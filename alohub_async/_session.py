@@ -962,8 +962,9 @@ class SessionInternals:
 
     The session hands one to `_recordings` and `_doctor` (`AlohubSession._internals`), so
     they go through these named methods instead of reaching into its private attributes:
-    the session's state stays its own, and this class lists every way in. It holds no
-    state of its own and is cheap to make.
+    the session's state stays its own, and this class lists every way in. It implements
+    `_core.SessionCore`, the protocol those modules are written against, so they need not
+    import this module back. It holds no state of its own and is cheap to make.
 
     Attributes:
         session: The session itself, for its public configuration and `stats`.

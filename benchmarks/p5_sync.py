@@ -52,8 +52,8 @@ async def _list(args: argparse.Namespace) -> int:
 
 async def _sync(args: argparse.Namespace) -> int:
     from alohub_async import AlohubSession
-    from alohub_async.sync._dsn import open_store
     from alohub_async.sync._engine import CallLogSync
+    from alohub_async.sync._open import open_store
 
     store = open_store(args.db)
     await store.open()

@@ -15,8 +15,9 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-from ..sync._dsn import open_store, redact_dsn
+from ..sync._dsn import redact_dsn
 from ..sync._engine import CallLogSync, SyncProgress, SyncSummary
+from ..sync._open import open_store
 from ..sync._store import SyncStore
 from ._commands import build_session
 from ._exit_codes import ExitCode, UsageError

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import bisect
 import json
+from collections.abc import Container
 from datetime import datetime, timezone, tzinfo
-from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple, Protocol, TypeAlias
 
 from aiohttp import web
 
@@ -19,12 +20,14 @@ from alohub_async.testing._data import parse_time
 from alohub_async.testing._envelope import JSON_TYPE, error_body, json_response
 
 if TYPE_CHECKING:
-    from alohub_async.testing._server import FakeAlohub
+    from alohub_async.testing._data import CallDataset
+    from alohub_async.testing._envelope import Envelope
 
 __all__ = [
     "LIST_REQUEST",
     "ListPages",
     "ListRequest",
+    "ListSource",
     "TotalFormat",
     "bad_request",
     "parse_window",
@@ -127,6 +130,50 @@ def parse_window(body: dict[str, Any], tz: tzinfo) -> Window | str:
         return f"callEndtime is not an ISO 8601 time: {end_text[:40]!r}"
 
 
+class ListSource(Protocol):
+    """What `ListPages` reads of a fake on each request: its data, envelope and list knobs.
+
+    ``FakeAlohub`` implements it (see its attributes of the same names); the knobs can be
+    switched while the fake serves, so they are read afresh every time.
+    """
+
+    @property
+    def data(self) -> CallDataset:
+        """The calls served."""
+
+    @property
+    def envelope(self) -> Envelope:
+        """How list bodies are wrapped."""
+
+    @property
+    def ignore_limit(self) -> bool:
+        """A page holds every row from its offset on, whatever ``limit`` asks."""
+
+    @property
+    def limit_cap(self) -> int | None:
+        """At most this many rows a page, or None."""
+
+    @property
+    def cap_offsets(self) -> Literal["clamped", "requested"]:
+        """Whether a capped page's offset comes from the cap or from the asked ``limit``."""
+
+    @property
+    def total_pages(self) -> Container[int] | None:
+        """The pages that carry a total (None: every page)."""
+
+    @property
+    def total_error(self) -> int:
+        """Added to the total the pages report."""
+
+    @property
+    def total_format(self) -> TotalFormat:
+        """How the total is written."""
+
+    @property
+    def duplicate_rows(self) -> frozenset[int]:
+        """Positions of the listing served twice in a row."""
+
+
 class ListPages:
     """Renders a fake's list pages, the way its list knobs say, with a cache of encoded pages.
 
@@ -135,7 +182,7 @@ class ListPages:
             ``limit_cap``, ``total_format``...) are read on each request.
     """
 
-    def __init__(self, fake: FakeAlohub) -> None:
+    def __init__(self, fake: ListSource) -> None:
         self._fake = fake
         # Keyed by everything a page depends on, rows inserted so far included; bounded,
         # oldest dropped first.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Final, Literal, NamedTuple, TypeAlias
+from typing import TYPE_CHECKING, Final, Literal, NamedTuple, Protocol, TypeAlias
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -23,9 +23,8 @@ from alohub_async.testing._listing import LIST_REQUEST, read_list_request
 
 if TYPE_CHECKING:
     from alohub_async.testing._counters import Counters
-    from alohub_async.testing._server import FakeAlohub
 
-__all__ = ["Latency", "Pipeline", "RouteName", "check_latency"]
+__all__ = ["Latency", "Pipeline", "PipelineHost", "RouteName", "check_latency"]
 
 Latency: TypeAlias = float | tuple[float, float]
 """Seconds of delay: fixed, or drawn uniformly from ``(low, high)`` by the fake's seeded RNG."""
@@ -81,6 +80,27 @@ def check_latency(value: Latency) -> Latency:
     return float(value)
 
 
+class PipelineHost(Protocol):
+    """What a `Pipeline` reads of the fake it serves, on each request.
+
+    ``FakeAlohub`` implements it; a subclass of the fake may override the credential checks.
+    """
+
+    @property
+    def counters(self) -> Counters:
+        """The fake's current counters (``reset_counters()`` swaps in new ones)."""
+
+    @property
+    def recording_requests(self) -> list[tuple[str, dict[str, str]]]:
+        """``(path, headers)`` of every recording request, appended to as they come."""
+
+    def is_api_key_valid(self, api_key: str) -> bool:
+        """Whether the ``Authorization`` header's value is accepted."""
+
+    def is_token_valid(self, token: str) -> bool:
+        """Whether the ``X-ACCESS-TOKEN`` header's value is accepted."""
+
+
 class Pipeline:
     """One fake's request pipeline, and the state only it uses.
 
@@ -98,7 +118,7 @@ class Pipeline:
         closing: Set when the fake closes (it ends a hang); None until it starts.
     """
 
-    def __init__(self, fake: FakeAlohub, rng: random.Random, latency: Latency) -> None:
+    def __init__(self, fake: PipelineHost, rng: random.Random, latency: Latency) -> None:
         self._fake = fake
         self._rng = rng
         self.latency: dict[str, Latency] = {"any": check_latency(latency)}

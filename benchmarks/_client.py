@@ -8,6 +8,7 @@ module's ``child()`` prints with `report_child`.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -16,9 +17,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Coroutine, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._server import _ROOT, FakeServer
+
+if TYPE_CHECKING:
+    from alohub_async import AlohubSession
 
 # ru_maxrss survives execve: a child exec'd straight from this (big) process would report
 # this process's peak. A tiny launcher in between starts the client from a small image.
@@ -35,6 +39,20 @@ def status_kb(field: str) -> int:
     except OSError:  # not Linux
         pass
     return 0
+
+
+def session_from(args: argparse.Namespace) -> AlohubSession:
+    """The session a child measures with: the fake's URL and credentials, and ``args``'s
+    ``page_size`` and ``concurrency``."""
+    from alohub_async import AlohubSession
+
+    return AlohubSession(
+        api_key=args.api_key,
+        access_token=args.access_token,
+        base_url=args.url,
+        page_size=args.page_size,
+        concurrency=args.concurrency,
+    )
 
 
 def report_child(work: Coroutine[Any, Any, int]) -> None:

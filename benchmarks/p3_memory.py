@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._client import report_child, run_client
+from ._client import report_child, run_client, session_from
 from ._common import END, START, Result, Row, fmt_rate
 from ._server import FakeServer
 
@@ -24,16 +24,8 @@ GOAL_MB = 25.0
 
 
 async def _walk(args: argparse.Namespace) -> int:
-    from alohub_async import AlohubSession
-
     count = 0
-    async with AlohubSession(
-        api_key=args.api_key,
-        access_token=args.access_token,
-        base_url=args.url,
-        page_size=args.page_size,
-        concurrency=args.concurrency,
-    ) as alohub:
+    async with session_from(args) as alohub:
         async for _ in alohub.iter_calls(START, END):
             count += 1
     return count

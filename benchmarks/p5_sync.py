@@ -33,7 +33,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from alohub_async.sync._dsn import is_dsn
 
-from ._client import report_child, run_client
+from ._client import report_child, run_client, session_from
 from ._common import END, START, Result, Row, fmt_rate
 from ._server import FakeServer
 from .p3_memory import _walk
@@ -51,20 +51,13 @@ async def _list(args: argparse.Namespace) -> int:
 
 
 async def _sync(args: argparse.Namespace) -> int:
-    from alohub_async import AlohubSession
     from alohub_async.sync._engine import CallLogSync
     from alohub_async.sync._open import open_store
 
     store = open_store(args.db)
     await store.open()
     try:
-        async with AlohubSession(
-            api_key=args.api_key,
-            access_token=args.access_token,
-            base_url=args.url,
-            page_size=args.page_size,
-            concurrency=args.concurrency,
-        ) as alohub:
+        async with session_from(args) as alohub:
             summary = await CallLogSync(alohub, store, windows=args.windows).run(START, END)
     finally:
         await store.close()

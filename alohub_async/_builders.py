@@ -217,6 +217,8 @@ _COLUMN_BLOCK: Final = 256
 _COLUMN_KINDS: Final = frozenset({"id", "str", "ts", "seconds", "direction"})
 _NONE_TYPE: Final = type(None)
 _STR_ONLY: Final = frozenset({str})
+_STR_OR_NONE: Final = frozenset({str, _NONE_TYPE})
+_INT_ONLY: Final = frozenset({int})
 _DICT_ONLY: Final = frozenset({dict})
 _ISO_SIZES: Final = frozenset({19, 25})
 _DASH_ONLY: Final = frozenset({"-"})
@@ -242,8 +244,8 @@ def _strs(column: list[Any]) -> list[Any] | None:
 
 
 def _directions(column: list[Any]) -> list[Any] | None:
-    values = list(map(_DIRECTIONS.get, column))
-    return None if None in values else values
+    # _read_direction of a str, at C speed (None, for a word it does not know, stays None).
+    return list(map(_DIRECTIONS.get, map(str.lower, map(str.strip, column))))
 
 
 def _seconds_of_digits(column: list[Any]) -> list[Any] | None:
@@ -328,18 +330,23 @@ class _Columns:
     def read(self, kind: str, column: list[Any]) -> list[Any]:
         """Read one column of a field's raw values: what the builder reads, value by value."""
         kinds = set(map(type, column))
-        if kinds == _STR_ONLY:
-            values = self.strs[kind](column)
-            if values is not None:
-                return values
-        elif kind == "seconds" and kinds == {int} and min(column) >= 0 and max(column) < _MAX_INT:
+        if str in kinds and _STR_OR_NONE.issuperset(kinds):
+            if kinds == _STR_ONLY and "" not in column:
+                values = self.strs[kind](column)
+                if values is not None:
+                    return values
+            else:
+                # Every reader reads None and "" as None (Alohub sends "" for what it does
+                # not know): read the other strings alone, then put them back in place.
+                present = [value for value in column if value]
+                values = self.strs[kind](present) if present else []
+                if values is not None:
+                    read = iter(values)
+                    return [next(read) if value else None for value in column]
+        elif (
+            kind == "seconds" and kinds == _INT_ONLY and 0 <= min(column) <= max(column) < _MAX_INT
+        ):
             return list(map(float, column))
-        elif _NONE_TYPE in kinds and len(kinds) == 2 and str in kinds:
-            # Every reader reads None as None: read the strings alone, then put them back.
-            present = self.strs[kind]([value for value in column if value is not None])
-            if present is not None:
-                read = iter(present)
-                return [None if value is None else next(read) for value in column]
         return list(map(self.one[kind], column))
 
 

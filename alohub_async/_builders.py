@@ -34,6 +34,7 @@ import attrs
 from alohub_async._readers import (
     _DETAIL_FIELDS,
     _DIRECTIONS,
+    _MAX_SECONDS_CHARS,
     _RECORD_FIELDS,
     MAX_KEY_CHARS,
     MAX_RECORD_KEYS,
@@ -229,26 +230,29 @@ _COMBINE: Final = datetime.combine
 _DATE: Final = datetime.date
 _TIME: Final = datetime.time
 _FROMISO: Final = datetime.fromisoformat
-# _read_seconds refuses longer strings.
-_MAX_SECONDS_CHARS: Final = 32
+# Ints below this read as float(v) inline; larger ones go through _read_seconds.
 _MAX_INT: Final = 2**53
 
 
 def _ids(column: list[Any]) -> list[Any] | None:
+    """Call ids: stripped, a blank one None (then refused)."""
     values = list(map(str.strip, column))
     return [value or None for value in values] if "" in values else values
 
 
 def _strs(column: list[Any]) -> list[Any] | None:
+    """String fields kept verbatim, or None when one is blank (read value by value then)."""
     return column if all(map(str.strip, column)) else None
 
 
 def _directions(column: list[Any]) -> list[Any] | None:
+    """Direction words and codes; an unknown one is None (the field then UNKNOWN)."""
     # _read_direction of a str, at C speed (None, for a word it does not know, stays None).
     return list(map(_DIRECTIONS.get, map(str.lower, map(str.strip, column))))
 
 
 def _seconds_of_digits(column: list[Any]) -> list[Any] | None:
+    """Durations sent as digit strings (``"91"``), or None for any other form."""
     # ASCII digits only: str.isdigit also takes "²", which float() refuses.
     if (
         all(map(str.isascii, column))
@@ -379,7 +383,7 @@ class _RecordHook:
             "_transcript": _read_transcript,
             "_UNKNOWN": Direction.UNKNOWN,
             "_DIRS_get": _DIRECTIONS.get,
-            "_MAX_INT": 2**53,
+            "_MAX_INT": _MAX_INT,
             "_no_id": _no_id,
             "_new": object.__new__,
         }

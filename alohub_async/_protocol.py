@@ -286,7 +286,12 @@ def decode_json(body: bytes) -> Any:
     goes to 1024 levels), but any code that later walks it recursively (``str``,
     ``repr``, ``json.dumps``) would hit the interpreter's stack limit, and nothing a
     server sends may raise anything but AlohubError. Only a body holding more opening
-    brackets than the limit can be that deep, so ordinary pages skip the depth check.
+    brackets than the limit can be that deep, so short pages skip the depth check; on
+    longer ones the same count stops the walk once the records are counted (see
+    `_nested_deeper_than`), so flat records are never looked into.
+
+    orjson refuses nesting past 1024 levels by itself, without recursing in Python, but
+    400 to 1024 levels decode: hence the check on both decoders.
     """
     value: Any = _UNDECODED
     if _fast_loads is not None:
@@ -299,7 +304,7 @@ def decode_json(body: bytes) -> Any:
         openers = body.count(b"[") + body.count(b"{")
     if value is _UNDECODED:
         value = _stdlib_loads(body)
-    if openers > MAX_JSON_DEPTH and _nested_deeper_than(value, MAX_JSON_DEPTH):
+    if openers > MAX_JSON_DEPTH and _nested_deeper_than(value, MAX_JSON_DEPTH, openers):
         raise _too_deep()
     return value
 
@@ -329,18 +334,29 @@ def _stdlib_loads(body: bytes) -> Any:
 _CONTAINERS = frozenset((dict, list))
 
 
-def _nested_deeper_than(value: Any, limit: int) -> bool:
+def _nested_deeper_than(value: Any, limit: int, containers: int | None = None) -> bool:
     """Tell whether containers nest more than ``limit`` levels (iteratively: no recursion).
 
-    Any list page of more than `MAX_JSON_DEPTH` records gets here, so the walk goes one
-    level at a time and asks of each container, at C speed (``isdisjoint`` over
-    ``map(type, ...)``), whether it holds any container at all: a record of plain values
-    costs no Python-level loop over its values (1.0 -> 0.3 us a record on list pages).
+    The walk goes one level at a time and asks of each container, at C speed
+    (``isdisjoint`` over ``map(type, ...)``), whether it holds any container at all, so a
+    record of plain values costs no Python-level loop over its values.
+
+    ``containers``, when given, must be at least the number of containers in ``value``
+    (`decode_json` passes the count of opening brackets in the body, strings included).
+    It ends the walk early: with ``seen`` containers found at the first ``depth`` levels,
+    any deeper chain holds one container per further level, all among the
+    ``containers - seen`` not seen yet, so nothing nests deeper than
+    ``depth + containers - seen``. On a list page (an envelope, its list, flat records)
+    that bound falls to 3 once the records are counted, so their values are never
+    walked: the check costs about 0.05 us a record instead of 0.4.
     """
     if type(value) is not dict and type(value) is not list:
         return False  # a string full of brackets is not nested
     level: list[Any] = [value]
-    for _ in range(limit):
+    depth = seen = 1
+    while depth <= limit:
+        if containers is not None and depth + containers - seen <= limit:
+            return False  # too few containers left to go deeper than the limit
         below: list[Any] = []
         for current in level:
             items = current.values() if type(current) is dict else current
@@ -349,6 +365,8 @@ def _nested_deeper_than(value: Any, limit: int) -> bool:
         if not below:
             return False
         level = below
+        depth += 1
+        seen += len(below)
     return True  # containers remain below `limit` levels
 
 

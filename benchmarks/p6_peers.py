@@ -12,8 +12,9 @@ Every section interleaves its cases round after round, in this one run, and repo
   against the decoded JSON dicts they came from, for each ``keep_raw``.
 * **bulk export**: ``alohub-async calls list --format jsonl`` (and ``csv``) with the CLI's
   defaults, against a hand-written aiohttp script that fetches the same pages with the same
-  page size and concurrency and writes the server's dicts with ``json.dumps`` or
-  ``csv.DictWriter``; each a fresh process against one fake (latency 0), median of rounds.
+  page size and concurrency (the CLI's defaults, read from its parser) and writes the
+  server's dicts with ``json.dumps`` or ``csv.DictWriter``; each a fresh process against
+  one fake (latency 0), median of rounds.
 * **start-up**: ``import alohub_async`` against ``import aiohttp`` in fresh interpreters,
   ``from alohub_async import AlohubSession`` and ``alohub-async --help`` for information
   (the CLI's start-up is another item of the issue), median of rounds.
@@ -21,6 +22,7 @@ Every section interleaves its cases round after round, in this one run, and repo
 
 from __future__ import annotations
 
+import argparse
 import gc
 import os
 import statistics
@@ -37,9 +39,10 @@ from zoneinfo import ZoneInfo
 
 from alohub_async import _protocol as protocol
 from alohub_async._converter import get_converter, structure_records
+from alohub_async.cli._parser import LIST_CONCURRENCY, LIST_PAGE_SIZE
 from alohub_async.models import Direction
 
-from ._common import END, START, TZ_NAME, Result, Row, fmt_rate, fmt_time
+from ._common import END, START, TZ_NAME, Result, Row, fmt_rate, fmt_time, format_table
 from ._server import _ROOT, FakeServer
 from .p2_cpu import make_bodies, pydantic_cases
 
@@ -313,7 +316,8 @@ def _export_section(calls: int, rounds: int) -> tuple[list[Row], dict[str, float
             ]  # fmt: skip
             cases[f"hand_{fmt}"] = [
                 sys.executable, "-c", HAND_EXPORT, server.url, server.api_key,
-                server.access_token, START, END, fmt, str(out), "50", "4",
+                server.access_token, START, END, fmt, str(out),
+                str(LIST_PAGE_SIZE), str(LIST_CONCURRENCY),
             ]  # fmt: skip
         _run(cases["hand_jsonl"], env)  # warm the fake's cache
         for _ in range(rounds):
@@ -398,6 +402,9 @@ def _startup_section(rounds: int) -> tuple[list[Row], dict[str, float]]:
     return rows, wall
 
 
+SECTIONS = ("decode", "held", "export", "startup")
+
+
 def run(
     *,
     decode_records: int = 10_000,
@@ -405,6 +412,7 @@ def run(
     export_calls: int = 50_000,
     rounds: int = 3,
     startup_rounds: int = 15,
+    only: tuple[str, ...] = SECTIONS,
 ) -> Result:
     result = Result(NAME)
     for name, section in (
@@ -413,13 +421,52 @@ def run(
         ("export", lambda: _export_section(export_calls, rounds)),
         ("startup", lambda: _startup_section(startup_rounds)),
     ):
+        if name not in only:
+            continue
         rows, data = section()
         result.rows.extend(rows)
         result.data[name] = data
     result.notes.append(
         f"decode: one {decode_records:,}-record body, best of {max(rounds, 5)} interleaved runs; "
         f"held: {held_records:,} records, tracemalloc; export: {export_calls:,} calls, latency 0, "
-        f"page size 50 and concurrency 4 for both, median of {rounds} interleaved fresh "
+        f"page size {LIST_PAGE_SIZE} and concurrency {LIST_CONCURRENCY} for both (the CLI's "
+        f"defaults), median of {rounds} interleaved fresh "
         f"processes; start-up: median of {startup_rounds} interleaved fresh interpreters"
     )
     return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m benchmarks.p6_peers``: run some sections alone and print their rows."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.p6_peers", description=__doc__)
+    parser.add_argument(
+        "--only",
+        default=",".join(SECTIONS),
+        help=f"comma-separated subset of: {', '.join(SECTIONS)}",
+    )
+    parser.add_argument("--decode-records", type=int, default=10_000)
+    parser.add_argument("--held-records", type=int, default=100_000)
+    parser.add_argument("--export-calls", type=int, default=50_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--startup-rounds", type=int, default=15)
+    args = parser.parse_args(argv)
+    only = tuple(name.strip() for name in args.only.split(",") if name.strip())
+    unknown = set(only) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
+    result = run(
+        decode_records=args.decode_records,
+        held_records=args.held_records,
+        export_calls=args.export_calls,
+        rounds=args.rounds,
+        startup_rounds=args.startup_rounds,
+        only=only,
+    )
+    print(format_table(result.rows))
+    for note in result.notes:
+        print(note)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

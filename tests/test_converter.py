@@ -1069,10 +1069,23 @@ def test_over_long_timestamps_and_durations_are_garbage(value: str) -> None:
 
 
 def test_key_set_is_planned_once() -> None:
-    """Records with the same keys share one cached plan."""
+    """Records with the same keys share one cached plan, by row or by column."""
     converter = make_converter(VN)
+    hook = plan_cache(converter, CallRecord)
+    structure_records(converter, [{"callId": str(n), "caller": "1"} for n in range(3)])
+    assert len(hook.plans) == 1
     structure_records(converter, [{"callId": str(n), "caller": "1"} for n in range(10)])
-    assert len(plan_cache(converter, CallRecord).plans) == 1
+    assert len(hook.plans) == 1
+    assert len(hook.column_plans) == 1
+
+
+def test_foreign_exceptions_in_pages_read_by_column_are_wrapped() -> None:
+    """A long page (read field by field) wraps a foreign exception like a short one."""
+    rows = [{"callId": str(n), "caller": "1"} for n in range(20)]
+    rows[7]["caller"] = _EvilStr("1")
+    with pytest.raises(ResponseFormatError) as info:
+        structure_records(make_converter(VN), rows)
+    assert isinstance(info.value.__cause__, RuntimeError)
 
 
 def test_plan_cache_is_bounded() -> None:
@@ -1298,3 +1311,89 @@ def test_builder_sources_leave_linecache_with_their_builders() -> None:
     del converter, hook
     gc.collect()
     assert not any(name in linecache.cache for name in names)
+
+
+# --- long pages are read field by field: the same records as row by row ------------------
+
+_ZONES = (VN, UTC, timezone(SEVEN))
+_page_values = {
+    "id": st.sampled_from(["a", " b ", "", "  ", 7, 1.5, None, True, "\u2028x"]),
+    "str": st.sampled_from(["x", "", " ", "Bình", 12, 3.0, 2.5, None, False, [1], "\t"]),
+    "ts": st.sampled_from(
+        [
+            "2026-01-21 09:52:27",
+            "2026-01-21T09:52:27+07:00",
+            "2026-01-21T09:52:27+00:00",
+            "2026-02-30 09:52:27",
+            "0000-00-00 00:00:00",
+            "2026-01-21",
+            "1768964400",
+            1768964400,
+            "",
+            None,
+            "21/01/2026 09:52:27",
+            "2026-01-21 09:52:27.5",
+        ]
+    ),
+    "seconds": st.sampled_from(
+        [0, 75, -1, 2**60, "75", "1:15", "٣", "²", "", None, 7.5, "0" * 40, True, float("nan")]
+    ),
+    "direction": st.sampled_from(["in", "OUT", " inbound ", "x", 0, 1, 2, None, "", True]),
+}
+_PAGE_KEYS = {
+    "callId": "id",
+    "id": "id",
+    "callStartTime": "ts",
+    "answertime": "ts",
+    "endtime": "ts",
+    "total_duration": "seconds",
+    "billsec": "seconds",
+    "direction": "direction",
+    "caller": "str",
+    "agentName": "str",
+    "customerName": "str",
+}
+
+
+@st.composite
+def _pages(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """A page of rows sharing one key set, each value drawn, some columns kept uniform."""
+    keys = draw(st.lists(st.sampled_from(list(_PAGE_KEYS)), min_size=1, unique=True))
+    size = draw(st.integers(min_value=8, max_value=24))
+    columns = {}
+    for key in keys:
+        values = _page_values[_PAGE_KEYS[key]]
+        if draw(st.booleans()):  # one value throughout: the fast paths' common case
+            columns[key] = [draw(values)] * size
+        else:
+            columns[key] = draw(st.lists(values, min_size=size, max_size=size))
+    return [{key: columns[key][n] for key in keys} for n in range(size)]
+
+
+def _outcome(read: Any) -> Any:
+    try:
+        return [(attrs.astuple(r, recurse=False), r.raw is None) for r in read()]
+    except ResponseFormatError as error:
+        return str(error)
+
+
+@given(
+    page=_pages(),
+    zones=st.sampled_from([(VN, VN), (UTC, VN), (VN, UTC), (timezone(SEVEN), VN)]),
+    keep_raw=st.sampled_from(["all", "none"]),
+)
+def test_pages_read_by_column_equal_rows_read_one_by_one(
+    page: list[dict[str, Any]], zones: tuple[tzinfo, tzinfo], keep_raw: str
+) -> None:
+    """Field by field gives the very records (and errors) that row by row gives."""
+    hook = plan_cache(make_converter(*zones, keep_raw), CallRecord)
+    by_column = _outcome(lambda: hook.many(page))
+    by_row = _outcome(lambda: [hook(row) for row in page])
+    assert by_column == by_row
+    if not isinstance(by_row, str):
+        for record, expected in zip(hook.many(page), (hook(row) for row in page), strict=True):
+            for name in ("started_at", "answered_at", "ended_at"):
+                mine, theirs = getattr(record, name), getattr(expected, name)
+                assert (mine and (mine.tzinfo, mine.fold)) == (
+                    theirs and (theirs.tzinfo, theirs.fold)
+                )

@@ -402,13 +402,38 @@ def test_depth_check_agrees_with_plain_recursion(value: Any, limit: int) -> None
     assert protocol._nested_deeper_than(value, limit) is (_depth(value) > limit)
 
 
-def test_long_pages_of_flat_records_decode_and_deep_ones_are_refused() -> None:
-    """Over MAX_JSON_DEPTH records is not deep; one record nested past the limit is."""
+def _containers(value: Any) -> int:
+    """How many containers ``value`` holds, itself included."""
+    if isinstance(value, dict):
+        return 1 + sum(map(_containers, value.values()))
+    if isinstance(value, list):
+        return 1 + sum(map(_containers, value))
+    return 0
+
+
+@given(value=_JSON, limit=st.integers(min_value=0, max_value=8), spare=st.integers(0, 5))
+def test_depth_check_with_a_container_bound_agrees(value: Any, limit: int, spare: int) -> None:
+    """Any upper bound on the container count (decode_json's bracket count) keeps it exact."""
+    bound = _containers(value) + spare
+    assert protocol._nested_deeper_than(value, limit, bound) is (_depth(value) > limit)
+
+
+def test_long_pages_of_flat_records_decode_and_deep_ones_are_refused(decoder: str) -> None:
+    """Over MAX_JSON_DEPTH records is not deep; one record nested past the limit is.
+
+    With either decoder: the bracket count ends the walk early on flat pages, and must not
+    on the page with one deep record, wherever that record sits.
+    """
     flat = [{"call_id": str(n), "tags": ["a"], "x": {"y": 1}} for n in range(1000)]
     assert protocol.decode_json(json.dumps({"data": flat}).encode())["data"] == flat
     deep: Any = "bottom"
     for _ in range(protocol.MAX_JSON_DEPTH):
         deep = [deep]
-    body = json.dumps({"data": [*flat, {"call_id": "z", "nest": deep}]}).encode()
-    with pytest.raises(ResponseFormatError, match="nested too deeply"):
-        protocol.decode_json(body)
+    for rows in ([*flat, {"call_id": "z", "nest": deep}], [{"nest": deep}, *flat]):
+        body = json.dumps({"data": rows}, separators=(",", ":")).encode()
+        with pytest.raises(ResponseFormatError, match="nested too deeply"):
+            protocol.decode_json(body)
+    # Exactly MAX_JSON_DEPTH levels (envelope, list, record, then 397) are allowed.
+    edge = {"nest": deep[0][0][0]}
+    shallow = json.dumps({"data": [*flat, edge]}).encode()
+    assert protocol.decode_json(shallow)["data"][-1] == edge

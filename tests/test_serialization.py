@@ -21,6 +21,7 @@ from alohub_async import (
     TranscriptSegment,
     csv_header,
     csv_row,
+    serialization,
     to_dict,
     to_json_line,
 )
@@ -270,3 +271,53 @@ def test_json_line_and_csv_row_match_the_general_rules(record: CallRecord, raw: 
         else c
         for c, v in zip(cells, to_dict(record, raw=raw).values(), strict=True)
     ]
+
+
+_PAGES = {
+    "varied": [
+        make_record(),
+        make_record(raw={"k": _HOSTILE}),
+        make_record(agent=_HOSTILE, caller="=1+2", duration=float("nan"), status=_Zone("+x")),
+        make_record(duration=10**20 * 1.0, hold_duration=0.1, started_at=None, callee=""),
+        make_record(direction=Direction.UNKNOWN, customer_name="Trần\u061cThị"),
+    ],
+    "columns of one class": [
+        make_record(agent=agent, answered_at=STARTED, duration=duration, caller=caller)
+        for agent, duration, caller in (
+            ("An", 1.0, "=HYPERLINK()"),
+            ("Nguyễn", 2.5, "+84901234567"),
+            (_HOSTILE, 3.0, "-2+3+cmd|' /C calc'!A0"),
+        )
+    ],
+    "nulls among values": [
+        make_record(answered_at=answered, agent=agent, duration=duration)
+        for answered, agent, duration in (
+            (None, None, float("inf")),
+            (STARTED, "\u202eBình", None),
+            (None, "@x", 5),
+        )
+    ],
+    "ints": [make_record(duration=n, hold_duration=n) for n in (0, 7, 10**30)],
+    "details": [make_detail(), make_detail()],
+    "records and details": [make_record(), make_detail()],
+    "one": [make_record()],
+    "empty": [],
+}
+
+
+@pytest.mark.parametrize("page", _PAGES.values(), ids=list(_PAGES))
+def test_whole_pages_are_written_as_record_by_record(page: list[CallRecord]) -> None:
+    """The CLI's page-at-a-time spelling gives the very text of the per-record functions."""
+    assert serialization._json_lines(page) == "".join(map(to_json_line, page))
+    for defuse in (True, False):
+        rows = serialization._csv_rows(page, defuse_formulas=defuse)
+        assert list(map(list, rows)) == [csv_row(r, defuse_formulas=defuse) for r in page]
+
+
+def test_whole_pages_refuse_what_is_no_record() -> None:
+    """A page holding something else raises TypeError, as the per-record functions do."""
+    for bad in ([{"call_id": "x"}], [make_record(), "x"]):
+        with pytest.raises(TypeError):
+            serialization._json_lines(bad)  # type: ignore[arg-type]
+        with pytest.raises(TypeError):
+            serialization._csv_rows(bad)  # type: ignore[arg-type]

@@ -78,7 +78,9 @@ async def calls_list(args: argparse.Namespace) -> int:
         raise UsageError("--csv-raw applies only to --format csv")
     session = build_session(args, page_size=args.page_size, concurrency=args.concurrency)
     async with session as alohub:
-        walk = alohub.iter_calls(args.start, args.end)  # bad arguments raise here
+        # Page by page: the same records, in the same order, as iter_calls yields, but
+        # each page is written at once and the progress line looked at once per page.
+        walk = alohub.iter_pages(args.start, args.end)  # bad arguments raise here
         to_stdout = args.output in (None, "-")
         progress = Progress(progress_stream(args, to_stdout))
         with output_stream(args.output) as stream:
@@ -88,11 +90,13 @@ async def calls_list(args: argparse.Namespace) -> int:
             started = False
             try:
                 async with contextlib.aclosing(walk):
-                    async for call in walk:
+                    async for page in walk:
+                        if not page.items:
+                            continue
                         if not started:
                             writer.header()
                             started = True
-                        writer.write(call)
+                        writer.write_page(page.items)
                         progress.update(walk.stats)
             finally:
                 progress.clear()

@@ -1,18 +1,22 @@
 """The record writers of ``calls list``: table, JSON lines and CSV.
 
-Each writes a header (if its format has one) and then one record at a time, so output is
-streamed whatever the range; `record_writer` picks one for ``--format``.
+Each writes a header (if its format has one) and then the records page by page, so output
+is streamed whatever the range; `record_writer` picks one for ``--format``. A page goes out
+in one write: JSON lines and CSV spell it column by column (see `alohub_async.serialization`),
+the very text of writing its records one at a time.
 """
 
 from __future__ import annotations
 
 import csv
+import itertools
+import operator
 from collections.abc import Sequence
 from datetime import tzinfo
 from typing import Protocol, TextIO
 
 from ..models import CallRecord
-from ..serialization import csv_header, csv_row, to_json_line
+from ..serialization import _csv_rows, _json_lines, csv_header, csv_row, to_json_line
 from ._output import clock, cut, is_tty, local, printable
 
 __all__ = [
@@ -37,6 +41,9 @@ class RecordWriter(Protocol):
     def write(self, record: CallRecord) -> None:
         """Write ``record``."""
 
+    def write_page(self, records: Sequence[CallRecord]) -> None:
+        """Write ``records`` in order, as `write` would one at a time."""
+
 
 class JsonlWriter:
     """One JSON object per line (`to_json_line`), non-ASCII kept as is."""
@@ -50,6 +57,10 @@ class JsonlWriter:
     def write(self, record: CallRecord) -> None:
         """Write ``record`` as one line of JSON."""
         self._stream.write(to_json_line(record))
+
+    def write_page(self, records: Sequence[CallRecord]) -> None:
+        """Write ``records`` as lines of JSON, in one write."""
+        self._stream.write(_json_lines(records))
 
 
 class CsvWriter:
@@ -75,10 +86,23 @@ class CsvWriter:
 
     def write(self, record: CallRecord) -> None:
         """Write ``record`` as one CSV row."""
-        row = csv_row(record, defuse_formulas=not self._raw)
+        self._row(csv_row(record, defuse_formulas=not self._raw))
+
+    def _row(self, row: Sequence[str]) -> None:
         if self._terminal:
             row = [printable(cell) for cell in row]
         (self._quoted if any("\r" in cell for cell in row) else self._writer).writerow(row)
+
+    def write_page(self, records: Sequence[CallRecord]) -> None:
+        """Write ``records`` as CSV rows: all at once unless a cell needs care."""
+        rows = _csv_rows(records, defuse_formulas=not self._raw)
+        # A CR anywhere, or a terminal (cells made printable), takes the row-by-row path.
+        cells = itertools.chain.from_iterable(rows)
+        if self._terminal or any(map(operator.contains, cells, itertools.repeat("\r"))):
+            for row in rows:
+                self._row(row)
+        else:
+            self._writer.writerows(rows)
 
 
 _TABLE: tuple[tuple[str, int, str], ...] = (
@@ -117,6 +141,11 @@ class TableWriter:
             for cell, (_, width, align) in zip(cells, _TABLE, strict=True)
         ]
         self._stream.write("  ".join(parts).rstrip() + "\n")
+
+    def write_page(self, records: Sequence[CallRecord]) -> None:
+        """Write ``records`` as table rows."""
+        for record in records:
+            self.write(record)
 
     def write(self, record: CallRecord) -> None:
         """Write ``record`` as one table row."""

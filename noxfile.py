@@ -9,6 +9,7 @@ The tools each session installs are the PEP 735 dependency groups of ``pyproject
 from __future__ import annotations
 
 import shutil
+import subprocess
 
 import nox
 
@@ -56,8 +57,16 @@ def tests(session: nox.Session) -> None:
 
 
 def _newest_found() -> str | None:
-    """The newest of `PYTHONS` whose interpreter is on PATH, where coverage is measured."""
-    return next((v for v in reversed(PYTHONS) if shutil.which(f"python{v}")), None)
+    """The newest of `PYTHONS` that runs here, where coverage is measured.
+
+    Being on PATH is not enough: a pyenv shim for a version not selected is on PATH but
+    fails, and nox then skips that session; coverage must move to the next version down.
+    """
+    for version in reversed(PYTHONS):
+        path = shutil.which(f"python{version}")
+        if path and subprocess.run([path, "-c", ""], capture_output=True).returncode == 0:  # noqa: S603
+            return version
+    return None
 
 
 # orjson changes only two things: how decode_json reads every response body, and how the

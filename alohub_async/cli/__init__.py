@@ -3,7 +3,7 @@
 ``main()`` is the console script; it runs the coroutine `run()`, which parses the
 arguments, runs one command and turns every expected failure into a one-line message on
 stderr and an exit code (see `ExitCode`). Output is streamed: ``calls list`` writes
-each record as the walk yields it, so memory stays bounded whatever the range.
+each page of records as the walk yields it, so memory stays bounded whatever the range.
 
 The package's modules, by what they do: ``_parser`` (every command and option),
 ``_help`` (the epilog and ``--version``), ``_option_types`` (durations, fault specs),

@@ -277,8 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="stream every call between two times",
         description=(
             "Stream every call between --start and --end (dates or ISO 8601 datetimes; a "
-            "date end means 23:59:59 of that day), in server order, each written as soon as "
-            "it arrives. On failure, the records written so far are a correct prefix."
+            "date end means 23:59:59 of that day), in server order, each page written as "
+            "soon as it arrives. On failure, the records written so far are a correct prefix."
         ),
     )
     _range_options(listing)

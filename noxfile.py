@@ -69,10 +69,11 @@ def _newest_found() -> str | None:
     return None
 
 
-# orjson changes only two things: how decode_json reads every response body, and how the
-# sync stores encode records and their timestamps. These files test both directly (odd,
-# hostile and deeply nested bodies, huge integers) and end to end: every envelope and
-# vocabulary the fake serves, walks, pagination, keep_raw, the converter and the stores.
+# orjson changes only three things: how decode_json reads every response body, how the
+# sync stores encode records and their timestamps, and how an export spells datetimes.
+# These files test them directly (odd, hostile and deeply nested bodies, huge integers,
+# offsets in seconds) and end to end: every envelope and vocabulary the fake serves, walks,
+# pagination, keep_raw, the converter and the stores.
 # Under a minute; the rest of the suite would take the same decoding path again for minutes.
 # Coverage is not measured here: a subset cannot reach the 90% the full runs require.
 NO_ORJSON_TESTS = [

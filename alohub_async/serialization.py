@@ -18,31 +18,43 @@ plan (its field names and a getter reading them all at once) and handle the comm
 (plain strings, ``None``, numbers, datetimes, the direction) inline; anything else goes
 through the general `to_dict` rules. `to_json_line` writes the line itself, each value as
 ``json.dumps`` spells it, so the text is exactly ``json.dumps(to_dict(record),
-ensure_ascii=False)`` (then made safe to show) without building the dict first. orjson is
-not used here even when installed: it writes only compact separators and refuses lone
-surrogates, so it could not give the same bytes.
+ensure_ascii=False)`` (then made safe to show) without building the dict first. orjson
+does not write the lines even when installed: it writes only compact separators and
+refuses lone surrogates, so it could not give the same bytes. It does spell whole columns
+of datetimes (below), where its text is ``isoformat``'s.
 
 The command line writes a whole page at a time (`_json_lines`, `_csv_rows`): a page's
 values are read column by column, and a column of one type (all plain strings, all
-datetimes...) is spelled by C-level ``map`` calls instead of a Python call per value. The
-text is the same as the per-record functions give (tests/test_serialization.py compares).
+datetimes...) is spelled by C-level ``map`` calls instead of a Python call per value. A
+column of datetimes is one ``orjson.dumps`` call when orjson is installed: it writes an
+aware datetime about ten times faster than ``isoformat`` and the same RFC 3339 text, except
+that it rounds an offset to whole minutes, so a column with any other offset (local mean
+time before 1900, say) keeps ``isoformat``. The text is the same as the per-record
+functions give (tests/test_serialization.py compares).
 """
 
 from __future__ import annotations
 
 import enum
+import functools
 import itertools
 import json
 import math
 import operator
 import re
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 import attrs
 
 from alohub_async.models import CallRecord, Direction, Transcript, TranscriptSegment
+
+_orjson_dumps: Callable[[Any], bytes] | None
+try:
+    from orjson import dumps as _orjson_dumps
+except ImportError:  # the optional extra is not installed
+    _orjson_dumps = None
 
 __all__ = ["csv_header", "csv_row", "to_dict", "to_json_line"]
 
@@ -334,6 +346,31 @@ def _json_strs(column: Sequence[Any]) -> list[str]:
     return list(map(_JSON_UNSAFE.sub, itertools.repeat(_json_escape), texts))
 
 
+_MINUTE: Final = timedelta(minutes=1)
+
+
+def _isoformat_column(column: Sequence[datetime], *, quoted: bool = False) -> list[str]:
+    """Return ``isoformat()`` of each datetime (in double quotes if ``quoted``).
+
+    One orjson call spells the column when orjson is installed. It writes RFC 3339 as
+    ``isoformat`` does (microseconds only when not zero, ``+00:00``, no offset when naive)
+    but rounds an offset to whole minutes where ``isoformat`` writes its seconds, so the
+    offsets are checked first (a quarter of ``isoformat``'s cost).
+    """
+    if _orjson_dumps is not None and not any(
+        offset % _MINUTE for offset in set(map(datetime.utcoffset, column)) if offset is not None
+    ):
+        try:
+            # '["2026-01-21T09:52:27+07:00","..."]': RFC 3339 holds no quote or comma.
+            text = _orjson_dumps(column)[1:-1].decode("ascii")
+        except TypeError:  # a tzinfo orjson does not know
+            pass
+        else:
+            return text.split(",") if quoted else text[1:-1].split('","')
+    texts = list(map(_ISOFORMAT, column))
+    return list(map(_QUOTED, texts)) if quoted else texts
+
+
 def _json_floats(column: Sequence[Any]) -> list[str]:
     if all(map(math.isfinite, column)):
         return list(map(float.__repr__, column))
@@ -344,15 +381,17 @@ def _json_floats(column: Sequence[Any]) -> list[str]:
 # `_cell_of` spell each value. Anything else (mixed classes, a transcript) goes per value.
 _JSON_COLUMN: Final[dict[type, Callable[[Sequence[Any]], list[str]]]] = {
     str: _json_strs,
-    datetime: lambda column: list(map(_QUOTED, map(_ISOFORMAT, column))),
+    datetime: functools.partial(_isoformat_column, quoted=True),
     Direction: lambda column: list(map(_DIRECTION_JSON.__getitem__, column)),
     float: _json_floats,
     int: lambda column: list(map(int.__repr__, column)),
 }
 _CSV_COLUMN: Final[dict[type, Callable[[Sequence[Any]], list[str]]]] = {
     str: list,
-    datetime: lambda column: list(map(_ISOFORMAT, column)),
+    datetime: _isoformat_column,
     Direction: lambda column: list(map(_DIRECTION_VALUES.__getitem__, column)),
+    float: lambda column: list(map(float.__repr__, column)),  # str() of a float is its repr
+    int: lambda column: list(map(int.__repr__, column)),
 }
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -19,7 +18,7 @@ import time
 from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._server import _ROOT, FakeServer
+from ._server import _ROOT, FakeServer, child_env
 
 if TYPE_CHECKING:
     from alohub_async import AlohubSession
@@ -83,8 +82,7 @@ def run_client(module: str, server: FakeServer, args: Sequence[str]) -> dict[str
     report gains ``server_cpu``, the fake's CPU seconds meanwhile; a client that did not
     get every one of the fake's calls is an error, not a figure.
     """
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_ROOT), env.get("PYTHONPATH")]))
+    env = child_env()
     command = [
         sys.executable, "-c", _LAUNCHER,
         sys.executable, "-m", module,

@@ -7,11 +7,14 @@ import io
 import json
 import re
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from alohub_async import (
     CallDetail,
@@ -26,6 +29,7 @@ from alohub_async import (
     to_json_line,
 )
 from alohub_async.cli import CSV_FIELDS, run
+from alohub_async.cli._writers import CsvWriter
 from alohub_async.testing import FakeAlohub
 
 ICT = timezone(timedelta(hours=7))
@@ -321,3 +325,96 @@ def test_whole_pages_refuse_what_is_no_record() -> None:
             serialization._json_lines(bad)  # type: ignore[arg-type]
         with pytest.raises(TypeError):
             serialization._csv_rows(bad)  # type: ignore[arg-type]
+
+
+class _Odd(tzinfo):
+    """A tzinfo of this test's own: orjson may not know how to ask it."""
+
+    def utcoffset(self, dt: datetime | None) -> timedelta:
+        return timedelta(hours=5, minutes=45)
+
+    def dst(self, dt: datetime | None) -> timedelta:
+        return timedelta(0)
+
+    def tzname(self, dt: datetime | None) -> str:
+        return "odd"
+
+
+_DAY = timedelta(hours=23)  # just inside what a timezone accepts
+_ZONES = st.one_of(
+    st.none(),
+    st.timezones(),
+    st.builds(timezone, st.timedeltas(min_value=-_DAY, max_value=_DAY)),
+    st.just(_Odd()),
+)
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["orjson", "isoformat"])
+@given(column=st.lists(st.datetimes(timezones=_ZONES), min_size=1, max_size=8))
+def test_datetime_columns_are_spelled_as_isoformat(fast: bool, column: list[datetime]) -> None:
+    """Spelling a column at once gives each value's isoformat(), whatever its zone and offset.
+
+    orjson rounds an offset to whole minutes, so a column with a second in any offset must
+    not take its path: generated fixed offsets and local mean times hold such offsets.
+    """
+    if fast:
+        pytest.importorskip("orjson")
+    with pytest.MonkeyPatch.context() as patch:
+        if not fast:
+            patch.setattr(serialization, "_orjson_dumps", None)
+        expected = [moment.isoformat() for moment in column]
+        assert serialization._isoformat_column(column) == expected
+        assert serialization._isoformat_column(column, quoted=True) == [f'"{t}"' for t in expected]
+
+
+def test_a_column_with_an_offset_in_seconds_keeps_them() -> None:
+    """1900 in Saigon was local mean time, +07:06:30: written with its seconds, not rounded."""
+    saigon = datetime(1900, 1, 1, tzinfo=ZoneInfo("Asia/Ho_Chi_Minh"))
+    column = [STARTED, saigon, STARTED.replace(tzinfo=None)]
+    assert serialization._isoformat_column(column) == [
+        "2026-01-21T09:52:27+07:00",
+        "1900-01-01T00:00:00+07:06:30",
+        "2026-01-21T09:52:27",
+    ]
+
+
+def _csv_by_record(page: list[CallRecord], *, defuse: bool) -> str:
+    """The csv module's text of each row; a row holding a CR has every cell quoted."""
+    expected = io.StringIO()
+    minimal = csv.writer(expected, lineterminator="\n")
+    quoted = csv.writer(expected, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    for record in page:
+        row = csv_row(record, defuse_formulas=defuse)
+        (quoted if any("\r" in cell for cell in row) else minimal).writerow(row)
+    return expected.getvalue()
+
+
+_CSV_PAGES = {
+    **_PAGES,
+    "commas, quotes and line breaks": [
+        make_record(agent="Trần, Bình", caller='say "hi"'),
+        make_record(customer_name="two\nlines"),
+        make_record(),
+    ],
+    "a carriage return": [make_record(agent="a\rb"), make_record()],
+}
+
+
+@pytest.mark.parametrize("page", _CSV_PAGES.values(), ids=list(_CSV_PAGES))
+@pytest.mark.parametrize("defuse", [True, False], ids=["defused", "raw"])
+def test_the_csv_writer_writes_a_page_as_the_csv_module_would(
+    page: list[CallRecord], defuse: bool
+) -> None:
+    """A page written at once is the csv module's text of its rows, quoting and all."""
+    out = io.StringIO()
+    CsvWriter(out, raw=not defuse).write_page(page)
+    assert out.getvalue() == _csv_by_record(page, defuse=defuse)
+
+
+@given(cells=st.lists(st.tuples(st.text(), st.text()), min_size=1, max_size=5))
+def test_the_csv_writer_quotes_what_needs_quotes(cells: list[tuple[str, str]]) -> None:
+    """Whatever the agent and customer are called, a page is what the csv module writes."""
+    page = [make_record(agent=agent, customer_name=name) for agent, name in cells]
+    out = io.StringIO()
+    CsvWriter(out).write_page(page)
+    assert out.getvalue() == _csv_by_record(page, defuse=True)

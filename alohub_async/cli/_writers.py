@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import itertools
-import operator
 from collections.abc import Sequence
 from datetime import tzinfo
 from typing import Protocol, TextIO
@@ -72,6 +71,7 @@ class CsvWriter:
     """
 
     def __init__(self, stream: TextIO, *, raw: bool = False) -> None:
+        self._stream = stream
         self._writer = csv.writer(stream, lineterminator="\n")
         # The csv module quotes a cell only for the characters of its own line terminator,
         # so a CR inside a cell would go out bare and split the row for every reader. Rows
@@ -96,13 +96,26 @@ class CsvWriter:
     def write_page(self, records: Sequence[CallRecord]) -> None:
         """Write ``records`` as CSV rows: all at once unless a cell needs care."""
         rows = _csv_rows(records, defuse_formulas=not self._raw)
+        text = "".join(itertools.chain.from_iterable(rows))
         # A CR anywhere, or a terminal (cells made printable), takes the row-by-row path.
-        cells = itertools.chain.from_iterable(rows)
-        if self._terminal or any(map(operator.contains, cells, itertools.repeat("\r"))):
+        if self._terminal or "\r" in text:
             for row in rows:
                 self._row(row)
+        elif not any(map(text.__contains__, _CSV_SPECIAL)):
+            # No cell needs quotes, so the csv module would write each row's cells joined
+            # by commas: joined here, without its per-character checks.
+            self._stream.write("".join(map(_csv_line, rows)))
         else:
             self._writer.writerows(rows)
+
+
+# What makes the csv module quote a cell: the delimiter, the quote character, a line break
+# (a CR goes the row-by-row path first). A row free of them is its cells joined by commas.
+_CSV_SPECIAL: tuple[str, ...] = (",", '"', "\n")
+
+
+def _csv_line(row: Sequence[str]) -> str:
+    return ",".join(row) + "\n"
 
 
 _TABLE: tuple[tuple[str, int, str], ...] = (

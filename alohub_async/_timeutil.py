@@ -13,15 +13,22 @@ reading those in ``tz`` would shift every call by the difference between the two
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from datetime import date, datetime, time, timezone, tzinfo
+from collections.abc import Callable, Sequence
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from typing import Any, TypeAlias, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+_orjson_dumps: Callable[[Any], bytes] | None
+try:
+    from orjson import dumps as _orjson_dumps
+except ImportError:  # the optional "orjson" extra is not installed
+    _orjson_dumps = None
 
 __all__ = [
     "DEFAULT_SERVER_TZ",
     "DEFAULT_TZ",
     "TimeInput",
+    "isoformat_column",
     "parse_timestamp",
     "resolve_range",
     "resolve_tz",
@@ -238,3 +245,33 @@ def _parse_other(value: object, tz: tzinfo, server_tz: tzinfo) -> datetime | Non
     if not isinstance(parsed, datetime):
         parsed = datetime.combine(parsed, time(0, 0, 0))
     return _place(parsed, tz, server_tz)
+
+
+_MINUTE = timedelta(minutes=1)
+
+
+def isoformat_column(column: Sequence[datetime], *, quoted: bool = False) -> list[str]:
+    """Return ``isoformat()`` of each datetime (in double quotes if ``quoted``).
+
+    Exports and the SQLite store write a page's or a window's timestamps at once; with the
+    orjson extra installed, one ``orjson.dumps`` call spells the whole column, about ten
+    times faster than an ``isoformat`` call per value. orjson writes RFC 3339 as
+    ``isoformat`` does (microseconds only when not zero, ``+00:00``, no offset when naive)
+    but rounds an offset to whole minutes where ``isoformat`` writes its seconds (local
+    mean time before 1900, say), so such a column, or one whose tzinfo orjson cannot ask,
+    keeps ``isoformat``. Checking the offsets costs a quarter of ``isoformat``.
+    """
+    if _orjson_dumps is not None and not any(
+        offset % _MINUTE for offset in set(map(datetime.utcoffset, column)) if offset is not None
+    ):
+        try:
+            # '["2026-01-21T09:52:27+07:00","..."]': RFC 3339 holds no quote or comma.
+            text = _orjson_dumps(column)[1:-1].decode("ascii")
+        except TypeError:  # a tzinfo orjson does not know
+            pass
+        else:
+            if not text:
+                return []
+            return text.split(",") if quoted else text[1:-1].split('","')
+    texts = list(map(datetime.isoformat, column))
+    return ['"' + text + '"' for text in texts] if quoted else texts

@@ -22,12 +22,14 @@ from alohub_async import (
     Direction,
     Transcript,
     TranscriptSegment,
+    _timeutil,
     csv_header,
     csv_row,
     serialization,
     to_dict,
     to_json_line,
 )
+from alohub_async._timeutil import isoformat_column
 from alohub_async.cli import CSV_FIELDS, run
 from alohub_async.cli._writers import CsvWriter
 from alohub_async.testing import FakeAlohub
@@ -361,17 +363,17 @@ def test_datetime_columns_are_spelled_as_isoformat(fast: bool, column: list[date
         pytest.importorskip("orjson")
     with pytest.MonkeyPatch.context() as patch:
         if not fast:
-            patch.setattr(serialization, "_orjson_dumps", None)
+            patch.setattr(_timeutil, "_orjson_dumps", None)
         expected = [moment.isoformat() for moment in column]
-        assert serialization._isoformat_column(column) == expected
-        assert serialization._isoformat_column(column, quoted=True) == [f'"{t}"' for t in expected]
+        assert isoformat_column(column) == expected
+        assert isoformat_column(column, quoted=True) == [f'"{t}"' for t in expected]
 
 
 def test_a_column_with_an_offset_in_seconds_keeps_them() -> None:
     """1900 in Saigon was local mean time, +07:06:30: written with its seconds, not rounded."""
     saigon = datetime(1900, 1, 1, tzinfo=ZoneInfo("Asia/Ho_Chi_Minh"))
     column = [STARTED, saigon, STARTED.replace(tzinfo=None)]
-    assert serialization._isoformat_column(column) == [
+    assert isoformat_column(column) == [
         "2026-01-21T09:52:27+07:00",
         "1900-01-01T00:00:00+07:06:30",
         "2026-01-21T09:52:27",

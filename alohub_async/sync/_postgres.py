@@ -34,7 +34,7 @@ from ._store import (
     SCHEMA_VERSION,
     UpsertResult,
     WindowCounts,
-    call_row,
+    call_rows,
     conflict_updates,
     content_hash,
     lost_lease,
@@ -355,7 +355,7 @@ class PostgresStore:
         """
         # The last copy of a call wins when one window lists it twice (rows moving between
         # pages); upserting it twice in one statement stream would count it twice.
-        rows = {row[0]: row for row in (call_row(c, timestamps="datetime") for c in calls)}
+        rows = {row[0]: row for row in call_rows(calls, timestamps="datetime")}
         async with self._require_pool().acquire() as conn, conn.transaction():
             # FOR UPDATE: the lease cannot change hands between this check and the commit.
             held = await conn.fetchval(

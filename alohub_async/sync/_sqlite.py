@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import operator
 import os
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
+from itertools import chain, repeat
 from typing import Any, Final
 
 import aiosqlite
@@ -30,7 +32,7 @@ from ._store import (
     SCHEMA_VERSION,
     UpsertResult,
     WindowCounts,
-    call_row,
+    call_rows,
     conflict_updates,
     content_hash,
     lost_lease,
@@ -374,7 +376,7 @@ class SQLiteStore:
             LookupError: ``owner`` no longer holds the window's lease; nothing was written.
         """
         now = _now()
-        rows = {c.call_id: call_row(c) for c in calls}  # the last of a repeated id wins
+        rows = {row[0]: row for row in call_rows(calls)}  # the last of a repeated id wins
         async with self._commit_turn, self._lock:
             db = self._conn
             await db.execute("BEGIN IMMEDIATE")
@@ -408,7 +410,7 @@ class SQLiteStore:
         i = 0
         while i < len(rows):
             batch = rows[i : i + self._max_parameters // _UPSERT_WIDTH]
-            params = [value for row in batch for value in (*row, now, now)]
+            params = list(chain.from_iterable(map(operator.add, batch, repeat((now, now)))))
             try:
                 await self._conn.execute(_upsert_sql(len(batch)), params)
             except sqlite3.OperationalError as exc:

@@ -29,15 +29,18 @@ planned again is resumed, not restarted.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, Final, Protocol, runtime_checkable
 
 import attrs
 
-from ..models import CallDetail, CallRecord, Transcript
+from .._timeutil import isoformat_column
+from ..models import CallDetail, CallRecord, Direction, Transcript
 from ._windows import Window
 
 _orjson_dumps: Callable[..., bytes] | None
@@ -56,6 +59,7 @@ __all__ = [
     "UpsertResult",
     "WindowCounts",
     "call_row",
+    "call_rows",
     "conflict_updates",
     "content_hash",
     "lost_lease",
@@ -344,20 +348,6 @@ def _canonical(raw: Mapping[str, Any]) -> str:
     return json.dumps(raw, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
 
 
-def _orjson_iso(encode: Callable[[datetime], bytes]) -> Callable[[datetime], str]:
-    def iso(moment: datetime) -> str:
-        return encode(moment)[1:-1].decode("ascii")
-
-    return iso
-
-
-# A UTC datetime's ``isoformat()``. orjson writes the same text (RFC 3339, microseconds
-# only when not zero, ``+00:00``) several times faster, which counts three times a row.
-_iso_text: Callable[[datetime], str] = (
-    datetime.isoformat if _orjson_dumps is None else _orjson_iso(_orjson_dumps)
-)
-
-
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -385,37 +375,84 @@ def call_row(record: CallRecord, *, timestamps: str = "iso") -> tuple[Any, ...]:
     Returns:
         The values; ``raw`` as JSON text.
     """
-    started: Any = record.started_at
-    answered: Any = record.answered_at
-    ended: Any = record.ended_at
-    if timestamps == "iso":
-        # Spelled out rather than a generator of helper calls: this runs for every row
-        # synced, and the calls and the tuple cost as much as the conversions themselves.
-        utc, text = timezone.utc, _iso_text
-        started = None if started is None else text(started.astimezone(utc))
-        answered = None if answered is None else text(answered.astimezone(utc))
-        ended = None if ended is None else text(ended.astimezone(utc))
-    raw = _canonical(record.raw)
-    return (
-        record.call_id,
-        started,
-        answered,
-        ended,
-        record.duration,
-        record.hold_duration,
-        record.direction.value,
-        record.caller,
-        record.callee,
-        record.extension,
-        record.agent,
-        record.status,
-        record.hotline,
-        record.hangup_by,
-        record.customer_name,
-        record.recording_url,
-        raw,
-        _digest(raw),
+    return call_rows([record], timestamps=timestamps)[0]
+
+
+# Readers of the fields of CALL_COLUMNS up to raw, in order: one column each.
+_FIELDS: Final = tuple(
+    map(
+        operator.attrgetter,
+        (
+            "call_id",
+            "started_at",
+            "answered_at",
+            "ended_at",
+            "duration",
+            "hold_duration",
+            "direction",
+            "caller",
+            "callee",
+            "extension",
+            "agent",
+            "status",
+            "hotline",
+            "hangup_by",
+            "customer_name",
+            "recording_url",
+        ),
     )
+)
+_TIMESTAMPS: Final = (1, 2, 3)
+_DIRECTION: Final = 6
+_TO_UTC: Final = operator.methodcaller("astimezone", timezone.utc)
+_RAW: Final = operator.attrgetter("raw")
+_HEXDIGEST: Final = operator.methodcaller("hexdigest")
+_DIRECTION_VALUES: Final = {direction: direction.value for direction in Direction}
+
+
+def call_rows(records: Sequence[CallRecord], *, timestamps: str = "iso") -> list[tuple[Any, ...]]:
+    """Return `call_row` of each record, computed column by column.
+
+    A store writes a whole window at once: each field is read, converted and encoded for
+    all its records in a few C-level passes (the timestamps by `isoformat_column`), which
+    costs about half of a `call_row` call per record.
+
+    Args:
+        records: The calls.
+        timestamps: As for `call_row`.
+
+    Returns:
+        One tuple of values per record, in order.
+    """
+    if not records:
+        return []
+    # One list per field, not one tuple per record: fewer objects for the collector.
+    columns: list[Sequence[Any]] = [list(map(field, records)) for field in _FIELDS]
+    if timestamps == "iso":
+        for index in _TIMESTAMPS:
+            columns[index] = _utc_texts(columns[index])
+    columns[_DIRECTION] = list(map(_DIRECTION_VALUES.__getitem__, columns[_DIRECTION]))
+    raws = _canonical_column(list(map(_RAW, records)))
+    digests = list(map(_HEXDIGEST, map(hashlib.sha256, map(str.encode, raws))))
+    return list(zip(*columns, raws, digests, strict=True))
+
+
+def _utc_texts(column: Sequence[datetime | None]) -> list[str | None]:
+    """UTC ISO 8601 text of each datetime; None stays None."""
+    present = [moment for moment in column if moment is not None]
+    texts = iter(isoformat_column(list(map(_TO_UTC, present))))
+    return [None if moment is None else next(texts) for moment in column]
+
+
+def _canonical_column(raws: list[Mapping[str, Any]]) -> list[str]:
+    """`_canonical` of each record, by C-level calls while orjson takes every one."""
+    if _orjson_dumps is not None:
+        encode = functools.partial(_orjson_dumps, option=_ORJSON_SORTED, default=str)
+        try:
+            return list(map(bytes.decode, map(encode, raws)))
+        except TypeError:  # one orjson refuses: each goes its own way
+            pass
+    return list(map(_canonical, raws))
 
 
 def lost_lease(job: str, window: Window, owner: str) -> str:

@@ -415,8 +415,17 @@ def test_the_csv_writer_writes_a_page_as_the_csv_module_would(
 
 @given(cells=st.lists(st.tuples(st.text(), st.text()), min_size=1, max_size=5))
 def test_the_csv_writer_quotes_what_needs_quotes(cells: list[tuple[str, str]]) -> None:
-    """Whatever the agent and customer are called, a page is what the csv module writes."""
+    """Whatever the agent and customer are called, a page is what the csv module writes.
+
+    Where the csv module refuses a cell (NUL before Python 3.11), the writer refuses it too.
+    """
     page = [make_record(agent=agent, customer_name=name) for agent, name in cells]
     out = io.StringIO()
+    try:
+        expected = _csv_by_record(page, defuse=True)
+    except csv.Error:
+        with pytest.raises(csv.Error):
+            CsvWriter(out).write_page(page)
+        return
     CsvWriter(out).write_page(page)
-    assert out.getvalue() == _csv_by_record(page, defuse=True)
+    assert out.getvalue() == expected

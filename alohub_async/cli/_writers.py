@@ -111,7 +111,9 @@ class CsvWriter:
 
 # What makes the csv module quote a cell: the delimiter, the quote character, a line break
 # (a CR goes the row-by-row path first). A row free of them is its cells joined by commas.
-_CSV_SPECIAL: tuple[str, ...] = (",", '"', "\n")
+# NUL too: Python 3.10's csv module refuses it (later ones write it as is), so a page
+# holding one is left to the csv module, which then behaves as it does on that version.
+_CSV_SPECIAL: tuple[str, ...] = (",", '"', "\n", "\x00")
 
 
 def _csv_line(row: Sequence[str]) -> str:

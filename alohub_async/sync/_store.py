@@ -378,32 +378,10 @@ def call_row(record: CallRecord, *, timestamps: str = "iso") -> tuple[Any, ...]:
     return call_rows([record], timestamps=timestamps)[0]
 
 
-# Readers of the fields of CALL_COLUMNS up to raw, in order: one column each.
-_FIELDS: Final = tuple(
-    map(
-        operator.attrgetter,
-        (
-            "call_id",
-            "started_at",
-            "answered_at",
-            "ended_at",
-            "duration",
-            "hold_duration",
-            "direction",
-            "caller",
-            "callee",
-            "extension",
-            "agent",
-            "status",
-            "hotline",
-            "hangup_by",
-            "customer_name",
-            "recording_url",
-        ),
-    )
-)
-_TIMESTAMPS: Final = (1, 2, 3)
-_DIRECTION: Final = 6
+# Readers of the fields of CALL_COLUMNS up to raw (each column is named for its field).
+_FIELDS: Final = tuple(map(operator.attrgetter, CALL_COLUMNS[: CALL_COLUMNS.index("raw")]))
+_TIMESTAMPS: Final = tuple(map(CALL_COLUMNS.index, ("started_at", "answered_at", "ended_at")))
+_DIRECTION: Final = CALL_COLUMNS.index("direction")
 _TO_UTC: Final = operator.methodcaller("astimezone", timezone.utc)
 _RAW: Final = operator.attrgetter("raw")
 _HEXDIGEST: Final = operator.methodcaller("hexdigest")

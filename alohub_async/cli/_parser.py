@@ -447,7 +447,13 @@ def _add_sync_command(commands: Any, parents: list[Parser]) -> None:
         default="5m",
         help="leave out the calls of the last ... (still in progress; default: 5m)",
     )
-    sync.add_argument("--page-size", type=int, metavar="N", help="records per page (default: 50)")
+    sync.add_argument(
+        "--page-size",
+        type=int,
+        metavar="N",
+        default=LIST_PAGE_SIZE,
+        help=f"records per page (default: {LIST_PAGE_SIZE}, the API's recommended maximum)",
+    )
     sync.add_argument(
         "--concurrency", type=int, metavar="N", help="requests in flight per window (default: 4)"
     )

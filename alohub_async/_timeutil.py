@@ -259,10 +259,16 @@ def isoformat_column(column: Sequence[datetime], *, quoted: bool = False) -> lis
     ``isoformat`` does (microseconds only when not zero, ``+00:00``, no offset when naive)
     but rounds an offset to whole minutes where ``isoformat`` writes its seconds (local
     mean time before 1900, say), so such a column, or one whose tzinfo orjson cannot ask,
-    keeps ``isoformat``. Checking the offsets costs a quarter of ``isoformat``.
+    keeps ``isoformat``, as does one with a tzinfo whose offset is None (``isoformat``
+    writes no offset, orjson ``+00:00``). Checking the offsets costs a quarter of
+    ``isoformat``.
     """
-    if _orjson_dumps is not None and not any(
-        offset % _MINUTE for offset in set(map(datetime.utcoffset, column)) if offset is not None
+    offsets = set(map(datetime.utcoffset, column)) if _orjson_dumps is not None else set()
+    naive_ok = None not in offsets or not any(moment.tzinfo is not None for moment in column)
+    if (
+        _orjson_dumps is not None
+        and naive_ok
+        and not any(offset % _MINUTE for offset in offsets if offset is not None)
     ):
         try:
             # '["2026-01-21T09:52:27+07:00","..."]': RFC 3339 holds no quote or comma.

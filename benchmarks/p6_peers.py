@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib.util
 import statistics
 import subprocess
 import sys
@@ -52,6 +53,8 @@ GOAL_HELD = 0.7  # held records at most this fraction of the dicts' bytes
 GOAL_EXPORT = 2.0  # the CLI's records/s at least this times the hand-written script's
 GOAL_IMPORT = 1.1  # import alohub_async at most this times import aiohttp
 GOAL_HELP_MS = 150.0
+
+_HAS_ORJSON = importlib.util.find_spec("orjson") is not None  # the optional script's row
 
 # The hand-written export: what a user writes without this package, with the CLI's page
 # size and concurrency so only the per-record work differs.
@@ -317,7 +320,7 @@ def _export_section(calls: int, rounds: int) -> tuple[list[Row], dict[str, float
                 sys.executable, "-m", "alohub_async", "calls", "list", "-q",
                 "--start", START, "--end", END, "--format", fmt, "-o", str(out),
             ]  # fmt: skip
-            for codec in ("json", "orjson") if fmt == "jsonl" else ("json",):
+            for codec in ("json", "orjson") if fmt == "jsonl" and _HAS_ORJSON else ("json",):
                 cases[f"hand_{codec}_{fmt}"] = [
                     sys.executable, "-c", HAND_EXPORT, server.url, server.api_key,
                     server.access_token, START, END, fmt, str(out),

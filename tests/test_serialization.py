@@ -329,6 +329,19 @@ def test_whole_pages_refuse_what_is_no_record() -> None:
             serialization._csv_rows(bad)  # type: ignore[arg-type]
 
 
+class _NoOffset(tzinfo):
+    """A tzinfo that knows no offset: such a datetime is written without one."""
+
+    def utcoffset(self, dt: datetime | None) -> None:
+        return None
+
+    def dst(self, dt: datetime | None) -> None:
+        return None
+
+    def tzname(self, dt: datetime | None) -> None:
+        return None
+
+
 class _Odd(tzinfo):
     """A tzinfo of this test's own: orjson may not know how to ask it."""
 
@@ -348,6 +361,7 @@ _ZONES = st.one_of(
     st.timezones(),
     st.builds(timezone, st.timedeltas(min_value=-_DAY, max_value=_DAY)),
     st.just(_Odd()),
+    st.just(_NoOffset()),
 )
 
 
@@ -372,10 +386,11 @@ def test_datetime_columns_are_spelled_as_isoformat(fast: bool, column: list[date
 def test_a_column_with_an_offset_in_seconds_keeps_them() -> None:
     """1900 in Saigon was local mean time, +07:06:30: written with its seconds, not rounded."""
     saigon = datetime(1900, 1, 1, tzinfo=ZoneInfo("Asia/Ho_Chi_Minh"))
-    column = [STARTED, saigon, STARTED.replace(tzinfo=None)]
+    column = [STARTED, saigon, STARTED.replace(tzinfo=None), STARTED.replace(tzinfo=_NoOffset())]
     assert isoformat_column(column) == [
         "2026-01-21T09:52:27+07:00",
         "1900-01-01T00:00:00+07:06:30",
+        "2026-01-21T09:52:27",
         "2026-01-21T09:52:27",
     ]
 

@@ -117,6 +117,8 @@ _CSV_SPECIAL: tuple[str, ...] = (",", '"', "\n", "\x00")
 
 
 def _csv_line(row: Sequence[str]) -> str:
+    # Rows have every column of CSV_FIELDS, more than one: the csv module writes a row of
+    # one empty cell as '""', which joining would not.
     return ",".join(row) + "\n"
 
 

@@ -263,13 +263,7 @@ def isoformat_column(column: Sequence[datetime], *, quoted: bool = False) -> lis
     writes no offset, orjson ``+00:00``). Checking the offsets costs a quarter of
     ``isoformat``.
     """
-    offsets = set(map(datetime.utcoffset, column)) if _orjson_dumps is not None else set()
-    naive_ok = None not in offsets or not any(moment.tzinfo is not None for moment in column)
-    if (
-        _orjson_dumps is not None
-        and naive_ok
-        and not any(offset % _MINUTE for offset in offsets if offset is not None)
-    ):
+    if _orjson_dumps is not None and _orjson_writes_isoformat(column):
         try:
             # '["2026-01-21T09:52:27+07:00","..."]': RFC 3339 holds no quote or comma.
             text = _orjson_dumps(column)[1:-1].decode("ascii")
@@ -281,3 +275,11 @@ def isoformat_column(column: Sequence[datetime], *, quoted: bool = False) -> lis
             return text.split(",") if quoted else text[1:-1].split('","')
     texts = list(map(datetime.isoformat, column))
     return ['"' + text + '"' for text in texts] if quoted else texts
+
+
+def _orjson_writes_isoformat(column: Sequence[datetime]) -> bool:
+    """Tell whether orjson's text of every datetime in ``column`` is its ``isoformat()``."""
+    offsets = set(map(datetime.utcoffset, column))
+    if None in offsets and any(moment.tzinfo is not None for moment in column):
+        return False  # a tzinfo without an offset: isoformat writes none, orjson +00:00
+    return not any(offset % _MINUTE for offset in offsets if offset is not None)

@@ -28,8 +28,8 @@ values are read column by column, and a column of one type (all plain strings, a
 datetimes...) is spelled by C-level ``map`` calls instead of a Python call per value. A
 column of datetimes is one ``orjson.dumps`` call when orjson is installed (see
 `alohub_async._timeutil.isoformat_column`: the same text as ``isoformat``, ten times
-faster). The text is the same as the per-record
-functions give (tests/test_serialization.py compares).
+faster). The text is the same as the per-record functions give
+(tests/test_serialization.py compares).
 """
 
 from __future__ import annotations

@@ -29,7 +29,6 @@ planned again is resumed, not restarted.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import operator
@@ -50,6 +49,13 @@ try:  # the optional "orjson" extra
 except ImportError:  # pragma: no cover - exercised where orjson is absent
     _orjson_dumps = None
     _ORJSON_SORTED = 0
+
+
+def _orjson_canonical(raw: Mapping[str, Any]) -> bytes:
+    """Return the canonical JSON of a record by orjson (sorted keys); TypeError if refused."""
+    assert _orjson_dumps is not None
+    return _orjson_dumps(raw, option=_ORJSON_SORTED, default=str)
+
 
 __all__ = [
     "CALL_COLUMNS",
@@ -342,7 +348,7 @@ def _canonical(raw: Mapping[str, Any]) -> str:
     """
     if _orjson_dumps is not None:
         try:
-            return _orjson_dumps(raw, option=_ORJSON_SORTED, default=str).decode("utf-8")
+            return _orjson_canonical(raw).decode("utf-8")
         except TypeError:
             pass
     return json.dumps(raw, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
@@ -425,9 +431,8 @@ def _utc_texts(column: Sequence[datetime | None]) -> list[str | None]:
 def _canonical_column(raws: list[Mapping[str, Any]]) -> list[str]:
     """`_canonical` of each record, by C-level calls while orjson takes every one."""
     if _orjson_dumps is not None:
-        encode = functools.partial(_orjson_dumps, option=_ORJSON_SORTED, default=str)
         try:
-            return list(map(bytes.decode, map(encode, raws)))
+            return list(map(bytes.decode, map(_orjson_canonical, raws)))
         except TypeError:  # one orjson refuses: each goes its own way
             pass
     return list(map(_canonical, raws))
